@@ -1,0 +1,15 @@
+r"""Baseline: the plain nano MLP-Mixer (1.13M parameters) on CIFAR-10.
+
+Offline, on the prepared copy beside the checkout:
+  python train.py --config=configs/baseline_cifar10.py --workdir=/tmp/baseline \
+    --config.tfds_data_dir=../shared/data/tfds
+Online, drop the last flag. Other sizes: --config=configs/baseline_cifar10.py:S/4
+
+Results: docs/RESULTS.md.
+"""
+
+from mixer_jax import config_lib
+
+
+def get_config(variant='nano'):
+  return config_lib.get_config('cifar10', variant, stem_type='none')

@@ -1,0 +1,14 @@
+r"""Hybrid: nano MLP-Mixer with a 3x3 depthwise-separable stem on CIFAR-100.
+
+Where tfds can download CIFAR-100 (no offline copy exists here):
+  python train.py --config=configs/hybrid_cifar100.py --workdir=/tmp/h100
+With a prepared data dir: add --config.tfds_data_dir=DIR.
+
+Results: docs/RESULTS.md.
+"""
+
+from mixer_jax import config_lib
+
+
+def get_config(variant='nano'):
+  return config_lib.get_config('cifar100', variant, stem_type='dwsep')

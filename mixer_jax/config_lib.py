@@ -1,0 +1,227 @@
+"""The one base config that every file under `configs/` builds on, and its checks.
+
+A config file is a thin `get_config(arg)` that names the dataset and the stem;
+`arg` picks the model as `SIZE` or `SIZE/PATCH`, e.g. `nano`, `S/4`, `B/16`:
+
+  python train.py --config=configs/hybrid_cifar10.py:S/4 --workdir=...
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+# name: (hidden_dim, num_blocks, tokens_mlp_dim, channels_mlp_dim, default
+# patch). S, B and L are the paper's (Tolstikhin et al., 2021, Table 1).
+MODEL_SIZES = {
+    'nano': (128, 8, 64, 512, 4),
+    'S': (512, 8, 256, 2048, 16),
+    'B': (768, 12, 384, 3072, 16),
+    'L': (1024, 24, 512, 4096, 16),
+}
+
+DATASETS = {
+    # tfds name: (num_classes, image_size, channel mean, channel std)
+    'cifar10': (10, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    'cifar100': (100, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+
+STEM_TYPES = ('none', 'dwsep', 'avgpool')
+STEM_ACTIVATIONS = ('none', 'gelu', 'relu')
+STEM_NORMS = ('none', 'layernorm')
+STEM_PLACEMENTS = ('between', 'after')
+COMPUTE_DTYPES = ('float32', 'bfloat16')
+ON_NON_FINITE = ('stop', 'skip')
+
+
+class ConfigError(ValueError):
+  """A config that cannot describe a valid run; the message says how to fix it."""
+
+
+def model_config(variant='nano', stem_type='none'):
+  """The `MlpMixer` fields for `variant` ('SIZE' or 'SIZE/PATCH')."""
+  size, _, patch = variant.partition('/')
+  if size not in MODEL_SIZES:
+    raise ConfigError(f'Unknown model size {size!r} in {variant!r}; '
+                      f'use one of {sorted(MODEL_SIZES)}, optionally with '
+                      f'"/PATCH", e.g. "S/4".')
+  hidden_dim, num_blocks, tokens_mlp_dim, channels_mlp_dim, default_patch = (
+      MODEL_SIZES[size])
+  if patch and not patch.isdigit():
+    raise ConfigError(f'Patch size in {variant!r} must be a positive integer, '
+                      f'e.g. "{size}/4".')
+  patch = int(patch) if patch else default_patch
+  model = ml_collections.ConfigDict()
+  model.model_name = f'Mixer-{size}_{patch}'
+  model.patches = ml_collections.ConfigDict({'size': (patch, patch)})
+  model.hidden_dim = hidden_dim
+  model.num_blocks = num_blocks
+  model.tokens_mlp_dim = tokens_mlp_dim
+  model.channels_mlp_dim = channels_mlp_dim
+  model.stem = ml_collections.ConfigDict(dict(
+      type=stem_type,
+      kernel_size=3,
+      residual=False,
+      activation='none',
+      norm='none',
+      placement='between',
+  ))
+  model.dropout_rate = 0.0
+  model.stochastic_depth_rate = 0.0
+  return model
+
+
+def get_config(dataset='cifar10', variant='nano', stem_type='none'):
+  """The full run config: data, model, optimizer, schedule, checkpoints."""
+  if dataset not in DATASETS:
+    raise ConfigError(f'Unknown dataset {dataset!r}; use one of '
+                      f'{sorted(DATASETS)}.')
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.dataset = dataset
+  config.num_classes, config.image_size, _, _ = DATASETS[dataset]
+  # Where tfds looks for (and, online, downloads) the data. None: tfds's
+  # default (~/tensorflow_datasets or $TFDS_DATA_DIR).
+  config.tfds_data_dir = config_dict.placeholder(str)
+  # Small-data experiments: a class-balanced subset of the training split,
+  # chosen by `subset_seed`. A fraction in (0, 1], or a count when > 0.
+  config.train_fraction = 1.0
+  config.train_count = 0
+  config.subset_seed = 0
+  # Held out from the end of the training split for tuning; 0: evaluate on
+  # the test split.
+  config.validation_size = 0
+
+  config.model = model_config(variant, stem_type)
+  config.compute_dtype = 'float32'
+
+  config.augment = ml_collections.ConfigDict(dict(
+      crop_padding=4,
+      flip=True,
+      # RandAugment: number of ops per image (0: off) and magnitude in [0, 10].
+      randaugment_layers=0,
+      randaugment_magnitude=9,
+      mixup_alpha=0.0,
+      cutmix_alpha=0.0,
+  ))
+  config.label_smoothing = 0.0
+
+  config.optimizer = ml_collections.ConfigDict(dict(
+      learning_rate=1e-3,  # Peak, for the global batch size below.
+      weight_decay=0.05,  # Decoupled; kernels only.
+      b1=0.9,
+      b2=0.999,
+      grad_clip_norm=1.0,
+      warmup_epochs=5.0,
+  ))
+
+  config.batch_size = 128  # Global, over all devices and hosts.
+  config.eval_batch_size = 500
+  config.num_epochs = 100.0
+  config.num_train_steps = -1  # -1: derived from num_epochs.
+  config.log_every_steps = 100
+  config.eval_every_steps = -1  # -1: once per epoch.
+  config.checkpoint_every_steps = -1  # -1: once per epoch.
+  config.keep_checkpoints = 3
+  config.on_non_finite = 'stop'
+  return config
+
+
+def _check_choice(field, value, choices):
+  if value not in choices:
+    raise ConfigError(f'config.{field}={value!r} is not allowed; use one of '
+                      f'{list(choices)}.')
+
+
+def _check_positive(field, value):
+  if not value > 0:
+    raise ConfigError(f'config.{field}={value!r} must be > 0.')
+
+
+def validate_model(model, image_size):
+  """Checks `config.model` against the image size; raises ConfigError."""
+  patch = tuple(model.patches.size)
+  if len(patch) != 2 or any(not isinstance(p, int) or p <= 0 for p in patch):
+    raise ConfigError(f'config.model.patches.size={patch!r} must be two '
+                      f'positive integers, e.g. (4, 4).')
+  if any(image_size % p for p in patch):
+    raise ConfigError(
+        f'config.model.patches.size={patch} does not divide the image size '
+        f'{image_size}; pick a patch size that divides it, e.g. 4 or 8 for '
+        f'32x32 CIFAR images.')
+  for field in ('hidden_dim', 'num_blocks', 'tokens_mlp_dim',
+                'channels_mlp_dim'):
+    _check_positive(f'model.{field}', model[field])
+  stem = model.stem
+  _check_choice('model.stem.type', stem.type, STEM_TYPES)
+  if stem.type != 'none' and not (stem.kernel_size > 0 and
+                                  stem.kernel_size % 2 == 1):
+    raise ConfigError(
+        f'config.model.stem.kernel_size={stem.kernel_size} must be a positive '
+        f'odd number (3, 5 or 7) so that the stem stays centred on each token.')
+  _check_choice('model.stem.activation', stem.activation, STEM_ACTIVATIONS)
+  _check_choice('model.stem.norm', stem.norm, STEM_NORMS)
+  _check_choice('model.stem.placement', stem.placement, STEM_PLACEMENTS)
+  if stem.type == 'avgpool' and (stem.activation, stem.norm) != ('none',
+                                                                 'none'):
+    raise ConfigError('config.model.stem.activation and .norm apply to the '
+                      'dwsep stem only; set them to "none" for avgpool.')
+  for field in ('dropout_rate', 'stochastic_depth_rate'):
+    if not 0.0 <= model[field] < 1.0:
+      raise ConfigError(f'config.model.{field}={model[field]} must be in '
+                        f'[0, 1).')
+
+
+def validate(config):
+  """Rejects an inconsistent config before anything is built or compiled."""
+  _check_choice('dataset', config.dataset, sorted(DATASETS))
+  num_classes, image_size, _, _ = DATASETS[config.dataset]
+  if config.num_classes != num_classes:
+    raise ConfigError(f'config.num_classes={config.num_classes} but '
+                      f'{config.dataset} has {num_classes} classes.')
+  if config.image_size != image_size:
+    raise ConfigError(f'config.image_size={config.image_size} but '
+                      f'{config.dataset} images are {image_size}x{image_size}.')
+  validate_model(config.model, config.image_size)
+  _check_choice('compute_dtype', config.compute_dtype, COMPUTE_DTYPES)
+  _check_choice('on_non_finite', config.on_non_finite, ON_NON_FINITE)
+  if not 0.0 < config.train_fraction <= 1.0:
+    raise ConfigError(f'config.train_fraction={config.train_fraction} must be '
+                      f'in (0, 1].')
+  if config.train_count < 0:
+    raise ConfigError(f'config.train_count={config.train_count} must be >= 0 '
+                      f'(0: use train_fraction).')
+  if config.validation_size < 0:
+    raise ConfigError(f'config.validation_size={config.validation_size} must '
+                      f'be >= 0.')
+  for field, value in (('batch_size', config.batch_size),
+                       ('eval_batch_size', config.eval_batch_size),
+                       ('optimizer.learning_rate',
+                        config.optimizer.learning_rate),
+                       ('log_every_steps', config.log_every_steps),
+                       ('keep_checkpoints', config.keep_checkpoints)):
+    _check_positive(field, value)
+  if config.num_train_steps == -1:
+    _check_positive('num_epochs', config.num_epochs)
+  elif config.num_train_steps <= 0:
+    raise ConfigError(f'config.num_train_steps={config.num_train_steps} must '
+                      f'be > 0, or -1 to derive it from num_epochs.')
+  for field in ('eval_every_steps', 'checkpoint_every_steps'):
+    if config[field] != -1 and config[field] <= 0:
+      raise ConfigError(f'config.{field}={config[field]} must be > 0, or -1 '
+                        f'for once per epoch.')
+  augment = config.augment
+  if augment.crop_padding < 0:
+    raise ConfigError(f'config.augment.crop_padding={augment.crop_padding} '
+                      f'must be >= 0.')
+  if not 0 <= augment.randaugment_magnitude <= 10:
+    raise ConfigError('config.augment.randaugment_magnitude must be in '
+                      '[0, 10].')
+  for field in ('randaugment_layers', 'mixup_alpha', 'cutmix_alpha'):
+    if augment[field] < 0:
+      raise ConfigError(f'config.augment.{field}={augment[field]} must be '
+                        f'>= 0.')
+  if not 0.0 <= config.label_smoothing < 1.0:
+    raise ConfigError(f'config.label_smoothing={config.label_smoothing} must '
+                      f'be in [0, 1).')
+  if config.optimizer.weight_decay < 0:
+    raise ConfigError('config.optimizer.weight_decay must be >= 0.')

@@ -1,0 +1,237 @@
+"""The Mixer, the locality stems and their parameter layout."""
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mixer_jax import config_lib
+from mixer_jax import models
+from conftest import CONFIG_FILES, load_config
+
+
+def make_model(variant='nano', stem_type='none', num_classes=10, **stem):
+  model_config = config_lib.model_config(variant, stem_type)
+  model_config.stem.update(stem)
+  return models.MlpMixer(num_classes=num_classes, **model_config)
+
+
+def param_shapes(model, image_size):
+  variables = jax.eval_shape(
+      lambda: model.init(jax.random.PRNGKey(0),
+                         jnp.zeros((1, image_size, image_size, 3)),
+                         train=False))
+  return flax.traverse_util.flatten_dict(variables['params'], sep='/')
+
+
+def num_params(model, image_size):
+  return sum(int(np.prod(s.shape))
+             for s in param_shapes(model, image_size).values())
+
+
+@pytest.mark.parametrize('variant,image_size,num_classes,stem_type,expected', [
+    ('B/16', 224, 1000, 'none', 59_880_472),
+    ('B/32', 224, 1000, 'none', 60_293_428),
+    ('L/16', 224, 1000, 'none', 208_196_168),
+    ('nano', 32, 10, 'none', 1_132_170),
+    ('nano', 32, 10, 'dwsep', 1_149_962),
+])
+def test_exact_parameter_counts(variant, image_size, num_classes, stem_type,
+                                expected):
+  model = make_model(variant, stem_type, num_classes)
+  assert num_params(model, image_size) == expected
+
+
+@pytest.mark.parametrize('kernel_size', [3, 5, 7])
+def test_stem_adds_depthwise_plus_pointwise_parameters(kernel_size):
+  c = 128
+  baseline = num_params(make_model('nano'), 32)
+  hybrid = num_params(make_model('nano', 'dwsep', kernel_size=kernel_size), 32)
+  assert hybrid - baseline == kernel_size**2 * c + c + c * c + c
+
+
+def test_avgpool_stem_has_no_parameters():
+  assert (num_params(make_model('nano', 'avgpool'), 32) ==
+          num_params(make_model('nano'), 32))
+
+
+def test_parameter_tree_matches_vit_jax_layout():
+  shapes = {k: v.shape for k, v in param_shapes(make_model('B/16', num_classes=1000), 224).items()}
+  expected_block = {
+      'LayerNorm_0/scale': (768,), 'LayerNorm_0/bias': (768,),
+      'token_mixing/Dense_0/kernel': (196, 384),
+      'token_mixing/Dense_0/bias': (384,),
+      'token_mixing/Dense_1/kernel': (384, 196),
+      'token_mixing/Dense_1/bias': (196,),
+      'LayerNorm_1/scale': (768,), 'LayerNorm_1/bias': (768,),
+      'channel_mixing/Dense_0/kernel': (768, 3072),
+      'channel_mixing/Dense_0/bias': (3072,),
+      'channel_mixing/Dense_1/kernel': (3072, 768),
+      'channel_mixing/Dense_1/bias': (768,),
+  }
+  expected = {
+      'stem/kernel': (16, 16, 3, 768), 'stem/bias': (768,),
+      'pre_head_layer_norm/scale': (768,), 'pre_head_layer_norm/bias': (768,),
+      'head/kernel': (768, 1000), 'head/bias': (1000,),
+  }
+  for i in range(12):
+    expected.update({f'MixerBlock_{i}/{k}': v
+                     for k, v in expected_block.items()})
+  assert shapes == expected
+
+
+def test_hybrid_stem_parameters_sit_under_their_own_names():
+  shapes = param_shapes(make_model('nano', 'dwsep'), 32)
+  stem = {k: v.shape for k, v in shapes.items() if k.startswith('locality_stem/')}
+  assert stem == {
+      'locality_stem/depthwise/kernel': (3, 3, 1, 128),
+      'locality_stem/depthwise/bias': (128,),
+      'locality_stem/pointwise/kernel': (1, 1, 128, 128),
+      'locality_stem/pointwise/bias': (128,),
+  }
+
+
+def test_head_is_zero_initialised_and_blocks_use_tanh_gelu():
+  model = make_model('nano')
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)),
+                      train=False)['params']
+  assert not np.any(params['head']['kernel'])
+  x = jnp.linspace(-3, 3, 11)
+  np.testing.assert_allclose(models.gelu(x),
+                             jax.nn.gelu(x, approximate=True))
+  assert not np.allclose(models.gelu(x), jax.nn.gelu(x, approximate=False))
+  assert models.LAYER_NORM_EPSILON == 1e-6
+
+
+@pytest.mark.parametrize('path', CONFIG_FILES, ids=lambda p: p.name)
+def test_every_config_file_builds_a_model_with_the_right_output(path):
+  config = load_config(path)
+  config_lib.validate(config)
+  model = models.MlpMixer(num_classes=config.num_classes, **config.model)
+  images = jax.random.normal(jax.random.PRNGKey(0),
+                             (2, config.image_size, config.image_size, 3))
+  variables = model.init(jax.random.PRNGKey(1), images, train=False)
+  logits = model.apply(variables, images, train=False)
+  assert logits.shape == (2, config.num_classes)
+
+
+@pytest.mark.parametrize('stem', [
+    dict(stem_type='dwsep', kernel_size=5),
+    dict(stem_type='dwsep', kernel_size=7, residual=True),
+    dict(stem_type='dwsep', activation='gelu', norm='layernorm'),
+    dict(stem_type='dwsep', activation='relu', placement='after'),
+    dict(stem_type='avgpool'),
+    dict(stem_type='avgpool', residual=True),
+])
+def test_stem_variants_keep_the_output_shape(stem):
+  model = make_model('nano', **stem)
+  images = jnp.ones((3, 32, 32, 3))
+  variables = model.init(jax.random.PRNGKey(0), images, train=False)
+  assert model.apply(variables, images, train=False).shape == (3, 10)
+
+
+def test_identity_stem_reproduces_the_baseline():
+  baseline, hybrid = make_model('nano'), make_model('nano', 'dwsep')
+  images = jax.random.normal(jax.random.PRNGKey(0), (4, 32, 32, 3))
+  params = hybrid.init(jax.random.PRNGKey(1), images, train=False)['params']
+  # A non-zero head, so that the logits depend on everything before it.
+  params['head']['kernel'] = jax.random.normal(jax.random.PRNGKey(2),
+                                               params['head']['kernel'].shape)
+  c = 128
+  delta = np.zeros((3, 3, 1, c), np.float32)
+  delta[1, 1] = 1.0
+  params['locality_stem'] = {
+      'depthwise': {'kernel': jnp.asarray(delta), 'bias': jnp.zeros(c)},
+      'pointwise': {'kernel': jnp.eye(c)[None, None], 'bias': jnp.zeros(c)},
+  }
+  baseline_params = {k: v for k, v in params.items() if k != 'locality_stem'}
+  hybrid_logits = hybrid.apply({'params': params}, images, train=False)
+  baseline_logits = baseline.apply({'params': baseline_params}, images,
+                                   train=False)
+  np.testing.assert_allclose(hybrid_logits, baseline_logits, rtol=1e-5,
+                             atol=1e-5)
+  # And the stem really is in the path: a non-identity stem changes logits.
+  params['locality_stem']['pointwise']['kernel'] *= 2.0
+  assert not np.allclose(hybrid.apply({'params': params}, images, train=False),
+                         baseline_logits, atol=1e-3)
+
+
+@pytest.mark.parametrize('stem_module,kernel_size', [
+    (models.DepthwiseSeparableStem, 3),
+    (models.DepthwiseSeparableStem, 5),
+    (models.AvgPoolStem, 3),
+])
+def test_stem_is_local(stem_module, kernel_size):
+  grid = jax.random.normal(jax.random.PRNGKey(0), (1, 8, 8, 16))
+  stem = stem_module(kernel_size=kernel_size)
+  variables = stem.init(jax.random.PRNGKey(1), grid)
+  row, col = 3, 4
+  perturbed = grid.at[0, row, col].add(10.0)
+  changed = np.any(
+      np.abs(stem.apply(variables, perturbed) - stem.apply(variables, grid))
+      > 1e-6, axis=-1)[0]
+  r = kernel_size // 2
+  expected = np.zeros((8, 8), bool)
+  expected[row - r:row + r + 1, col - r:col + r + 1] = True
+  assert changed.sum() == kernel_size**2  # The token and its neighbours...
+  np.testing.assert_array_equal(changed, expected)  # ...and nothing else.
+
+
+def test_stochastic_depth_drops_whole_examples_and_only_in_training():
+  block = models.MixerBlock(tokens_mlp_dim=8, channels_mlp_dim=16,
+                            drop_path_rate=0.5)
+  x = jax.random.normal(jax.random.PRNGKey(0), (256, 4, 8))
+  variables = block.init(jax.random.PRNGKey(1), x)
+  # Without the dropped branches the block is the identity on that example.
+  train_out = block.apply(variables, x, train=True,
+                          rngs={'dropout': jax.random.PRNGKey(2)})
+  untouched = np.all(np.isclose(train_out, x), axis=(1, 2))
+  # Both branches dropped with probability 1/4, example by example.
+  assert 0.1 < untouched.mean() < 0.4
+  eval_out = block.apply(variables, x, train=False)
+  reference = models.MixerBlock(tokens_mlp_dim=8, channels_mlp_dim=16).apply(
+      variables, x, train=False)
+  np.testing.assert_allclose(eval_out, reference)
+
+
+def test_stochastic_depth_grows_linearly_with_depth():
+  model = make_model('nano').clone(stochastic_depth_rate=0.3, num_blocks=4)
+  images = jnp.ones((2, 32, 32, 3))
+  variables = model.init(jax.random.PRNGKey(0), images, train=False)
+  rates = []
+
+  def record_rate(next_fun, args, kwargs, context):
+    if (isinstance(context.module, models.MixerBlock) and
+        context.method_name == '__call__'):
+      rates.append(context.module.drop_path_rate)
+    return next_fun(*args, **kwargs)
+
+  with flax.linen.intercept_methods(record_rate):
+    model.apply(variables, images, train=True,
+                rngs={'dropout': jax.random.PRNGKey(1)})
+  np.testing.assert_allclose(rates, [0.0, 0.1, 0.2, 0.3])
+
+
+def test_dropout_acts_in_training_only():
+  model = make_model('nano').clone(dropout_rate=0.5)
+  images = jax.random.normal(jax.random.PRNGKey(0), (2, 32, 32, 3))
+  variables = model.init(jax.random.PRNGKey(1), images, train=False)
+  head = variables['params']['head']
+  head['kernel'] = jax.random.normal(jax.random.PRNGKey(3),
+                                     head['kernel'].shape)
+  eval_logits = model.apply(variables, images, train=False)
+  train_logits = model.apply(variables, images, train=True,
+                             rngs={'dropout': jax.random.PRNGKey(2)})
+  plain_logits = model.clone(dropout_rate=0.0).apply(variables, images,
+                                                       train=False)
+  np.testing.assert_allclose(eval_logits, plain_logits, rtol=1e-6)
+  assert not np.allclose(train_logits, eval_logits)
+
+
+def test_bfloat16_compute_keeps_float32_parameters_and_logits():
+  model = make_model('nano', 'dwsep').clone(dtype=jnp.bfloat16)
+  images = jnp.ones((2, 32, 32, 3))
+  variables = model.init(jax.random.PRNGKey(0), images, train=False)
+  assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(variables))
+  assert model.apply(variables, images, train=False).dtype == jnp.float32
