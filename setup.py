@@ -19,6 +19,7 @@ setuptools.setup(
         'ml-collections>=1.1,<2',
         'tensorflow-cpu>=2.21,<2.22',
         'tensorflow-datasets>=4.9.10,<4.10',
+        'tensorboard>=2.21,<3',  # clu's writers need it; tensorflow-cpu lacks it.
         # tfds 4.9.10 needs it to prepare datasets but does not declare it.
         'importlib_resources>=6',
         'absl-py>=2',

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from mixer_jax import config_lib
-from conftest import CONFIG_FILES, REPO, load_config
+from conftest import CONFIG_FILES, REPO, load_config, override
 
 
 def test_the_four_experiment_configs_exist():
@@ -63,13 +63,7 @@ def test_overrides_from_the_command_line():
 
 def hybrid_config(**overrides):
   config = load_config(REPO / 'configs' / 'hybrid_cifar10.py')
-  for key, value in overrides.items():
-    *parents, leaf = key.split('.')
-    node = config
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
-  return config
+  return override(config, **overrides)
 
 
 @pytest.mark.parametrize('overrides,message', [

@@ -23,3 +23,42 @@ def shared_tfds_dir():
   if not (SHARED_TFDS / 'cifar10').is_dir():
     pytest.skip(f'no prepared CIFAR-10 at {SHARED_TFDS}')
   return str(SHARED_TFDS)
+
+
+def tiny_config(**overrides):
+  """The hybrid CIFAR-10 config shrunk to a model that trains in seconds."""
+  config = load_config(REPO / 'configs' / 'hybrid_cifar10.py')
+  config.model.patches.size = (8, 8)
+  config.model.hidden_dim = 16
+  config.model.num_blocks = 2
+  config.model.tokens_mlp_dim = 8
+  config.model.channels_mlp_dim = 32
+  config.batch_size = 16
+  config.eval_batch_size = 32
+  config.num_train_steps = 6
+  config.log_every_steps = 2
+  config.eval_every_steps = 3
+  config.checkpoint_every_steps = 3
+  config.optimizer.warmup_epochs = 0.0
+  return override(config, **overrides)
+
+
+def override(config, **overrides):
+  """Sets dotted fields, e.g. override(c, **{'model.stem.type': 'none'})."""
+  for key, value in overrides.items():
+    *parents, leaf = key.split('.')
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = value
+  return config
+
+
+@pytest.fixture
+def mock_tfds(monkeypatch):
+  """tfds.testing.mock_data, whose builders are never prepared: its patched
+  download_and_prepare downloads nothing, so the host check is moot."""
+  from mixer_jax import input_pipeline  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(input_pipeline, '_check_download_host', lambda _: None)
+  return tfds.testing.mock_data

@@ -1,0 +1,112 @@
+"""Orbax checkpoints of the train state: the last N, plus the best by accuracy.
+
+Checkpoints hold arrays and JSON only (no pickled code). Each one records the
+model config it was made with, so that a workdir of another model is refused
+instead of being partly restored or overwritten.
+"""
+
+import json
+import os
+
+from absl import logging
+import flax
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint that cannot be used; the message says what to do."""
+
+
+# Regularisation that a resumed run may change without changing the model.
+_NOT_FINGERPRINTED = ('dropout_rate', 'stochastic_depth_rate')
+
+
+def _model_fingerprint(config):
+  model = {k: v for k, v in config.model.to_dict().items()
+           if k not in _NOT_FINGERPRINTED}
+  # Through JSON, so that tuples compare equal to what JSON gives back.
+  return json.loads(json.dumps({'num_classes': config.num_classes,
+                                'model': model}))
+
+
+class Checkpoints:
+  """Saves and restores host-side (unreplicated) train states in `workdir`."""
+
+  def __init__(self, workdir, config):
+    self._fingerprint = _model_fingerprint(config)
+    self.latest = ocp.CheckpointManager(
+        os.path.join(workdir, 'checkpoints'),
+        options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints,
+                                             create=True))
+    self.best = ocp.CheckpointManager(
+        os.path.join(workdir, 'best'),
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=1, create=True, best_fn=lambda m: m['accuracy'],
+            best_mode='max'))
+
+  def _args(self, state):
+    return ocp.args.Composite(
+        state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
+        model=ocp.args.JsonSave(self._fingerprint))
+
+  def save(self, state, step):
+    self.latest.save(step, args=self._args(state))
+
+  def save_if_best(self, state, step, accuracy):
+    self.best.save(step, args=self._args(state),
+                   metrics={'accuracy': float(accuracy)})
+
+  def restore_latest(self, template):
+    """The newest intact checkpoint restored into `template`, or None.
+
+    A damaged newest checkpoint is reported and skipped for the one before.
+    """
+    steps = sorted(self.latest.all_steps(), reverse=True)
+    for step in steps:
+      saved_model = self._restore_model(step)
+      if saved_model != self._fingerprint:
+        raise CheckpointError(
+            f'{self.latest.directory} holds checkpoints of another model '
+            f'({_describe(saved_model)}); this run is configured for '
+            f'{_describe(self._fingerprint)}. Use a new --workdir, or the '
+            f'config that made those checkpoints.')
+      try:
+        target = jax.tree.map(ocp.utils.to_shape_dtype_struct,
+                              flax.serialization.to_state_dict(template))
+        restored = self.latest.restore(
+            step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(target)))
+      except Exception as e:  # pylint: disable=broad-except
+        logging.error('Checkpoint at step %d in %s is damaged (%s: %s); '
+                      'trying the one before.', step, self.latest.directory,
+                      type(e).__name__, e)
+        continue
+      logging.info('Resuming from the checkpoint at step %d.', step)
+      return flax.serialization.from_state_dict(template, restored['state'])
+    if steps:
+      raise CheckpointError(
+          f'Every checkpoint in {self.latest.directory} is damaged (steps '
+          f'{steps}). Move that directory away to start afresh.')
+    return None
+
+  def _restore_model(self, step):
+    try:
+      return self.latest.restore(
+          step, args=ocp.args.Composite(model=ocp.args.JsonRestore()))['model']
+    except Exception:  # pylint: disable=broad-except
+      return self._fingerprint  # Damaged: the state restore reports it.
+
+  def wait_until_finished(self):
+    self.latest.wait_until_finished()
+    self.best.wait_until_finished()
+
+  def close(self):
+    self.latest.close()
+    self.best.close()
+
+
+def _describe(fingerprint):
+  model = fingerprint['model']
+  return (f"{model.get('model_name')}, stem {model['stem']['type']}, "
+          f"{fingerprint['num_classes']} classes")

@@ -1,0 +1,232 @@
+"""The training system: one real step, whole tiny runs, resume, eval counts."""
+
+import functools
+import json
+import os
+import subprocess
+import sys
+
+import flax
+from flax import jax_utils
+import jax
+import numpy as np
+import pytest
+
+from mixer_jax import config_lib
+from mixer_jax import input_pipeline
+from mixer_jax import train
+from conftest import REPO, tiny_config
+
+
+def _setup(config, num_train_examples=64):
+  schedule = train.learning_rate_schedule(
+      config, num_train_examples // config.batch_size, config.num_train_steps)
+  model = train.create_model(config)
+  state = train.create_train_state(config, model,
+                                   train.create_optimizer(config, schedule),
+                                   jax.random.PRNGKey(0))
+  p_step = jax.pmap(functools.partial(train.train_step, config=config,
+                                      schedule=schedule), axis_name=train.AXIS)
+  return state, p_step
+
+
+def _random_split(n, seed=0):
+  rng = np.random.default_rng(seed)
+  return input_pipeline.Split(
+      rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+      rng.integers(0, 10, (n,), dtype=np.int32))
+
+
+def test_one_real_train_step():
+  config = tiny_config()
+  state, p_step = _setup(config)
+  batches = input_pipeline.train_batches(_random_split(64), 16, seed=0)
+  key = jax_utils.replicate(jax.random.PRNGKey(1))
+  new_state, metrics = p_step(jax_utils.replicate(state), next(batches), key)
+  summary = jax_utils.unreplicate(metrics).compute()
+  # The zero-initialised head predicts uniformly at first...
+  np.testing.assert_allclose(summary['loss'], np.log(10), rtol=1e-5)
+  # ...so only the head has gradients; a second step reaches every parameter.
+  new_state, metrics = p_step(new_state, next(batches), key)
+  new_state = jax_utils.unreplicate(new_state)
+  assert int(new_state.step) == 2
+  assert np.isfinite(jax_utils.unreplicate(metrics).compute()['loss'])
+  changed = jax.tree.map(lambda a, b: not np.array_equal(a, b),
+                         state.params, new_state.params)
+  assert all(jax.tree.leaves(changed))
+  assert int(new_state.non_finite.count) == 0
+
+
+def test_weight_decay_applies_to_kernels_only():
+  config = tiny_config(**{'optimizer.weight_decay': 0.5})
+  state, _ = _setup(config)
+  zero_grads = jax.tree.map(np.zeros_like, state.params)
+  # A warm schedule, so that the decay step is not zero.
+  state = state.replace(step=3)
+  updates, _ = state.tx.update(zero_grads, state.opt_state, state.params)
+  flat = flax.traverse_util.flatten_dict(updates, sep='/')
+  params = flax.traverse_util.flatten_dict(state.params, sep='/')
+  for name, update in flat.items():
+    decays = np.any(update != 0) or not np.any(params[name])
+    assert decays == name.endswith('kernel') or not np.any(params[name]), name
+
+
+def _train(config, workdir):
+  return train.train_and_evaluate(config, str(workdir))
+
+
+def test_tiny_run_on_mock_data_writes_logs_and_checkpoints(tmp_path, mock_tfds):
+  config = tiny_config()
+  with mock_tfds(num_examples=70):
+    result = _train(config, tmp_path)
+  assert result['accuracy'] >= 0.0 and np.isfinite(result['loss'])
+  assert any(f.startswith('events.out.tfevents') for f in os.listdir(tmp_path))
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['3', '6']
+  assert os.listdir(tmp_path / 'best')
+
+
+def test_cifar100_config_trains_on_mock_data(tmp_path, mock_tfds):
+  config = tiny_config()
+  config.dataset, config.num_classes = 'cifar100', 100
+  with mock_tfds(num_examples=40):
+    result = _train(config, tmp_path)
+  assert np.isfinite(result['loss'])
+
+
+def test_tiny_run_on_the_shared_cifar10_copy_evaluates_all_10000(
+    tmp_path, shared_tfds_dir):
+  config = tiny_config(tfds_data_dir=shared_tfds_dir, train_count=320,
+                       num_train_steps=4, eval_every_steps=4,
+                       eval_batch_size=384)  # 10,000 = 26 * 384 + 16.
+  evaluated = []
+  original = train.evaluate
+
+  def recording_evaluate(*args):
+    metrics = original(*args)
+    evaluated.append(int(metrics.accuracy.count))
+    return metrics
+
+  train.evaluate = recording_evaluate
+  try:
+    _train(config, tmp_path)
+  finally:
+    train.evaluate = original
+  assert evaluated == [10_000]
+
+
+def test_evaluation_counts_every_example_once():
+  config = tiny_config()
+  state, _ = _setup(config)
+  split = _random_split(37)
+  p_eval = jax.pmap(functools.partial(train.eval_step, config=config),
+                    axis_name=train.AXIS)
+  metrics = train.evaluate(p_eval, jax_utils.replicate(state), split, 8)
+  assert int(metrics.accuracy.count) == 37
+  logits = state.apply_fn({'params': state.params},
+                          train._normalize(config, split.images), train=False)
+  np.testing.assert_allclose(
+      metrics.compute()['accuracy'],
+      np.mean(np.argmax(logits, -1) == split.labels), rtol=1e-6)
+
+
+class _Interrupted(Exception):
+  pass
+
+
+def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(
+    tmp_path, monkeypatch, mock_tfds):
+  config = tiny_config(num_train_steps=8, checkpoint_every_steps=3,
+                       eval_every_steps=8)
+  with mock_tfds(num_examples=64):
+    uninterrupted = _train(config, tmp_path / 'straight')
+    original = input_pipeline.train_batches
+
+    def dies_after_five(*args, **kwargs):
+      for i, batch in enumerate(original(*args, **kwargs)):
+        if i == 5:
+          raise _Interrupted()
+        yield batch
+
+    monkeypatch.setattr(input_pipeline, 'train_batches', dies_after_five)
+    with pytest.raises(_Interrupted):
+      _train(config, tmp_path / 'resumed')
+    assert sorted(os.listdir(tmp_path / 'resumed' / 'checkpoints')) == ['3']
+    monkeypatch.setattr(input_pipeline, 'train_batches', original)
+    resumed = _train(config, tmp_path / 'resumed')
+  assert resumed == uninterrupted
+  assert sorted(os.listdir(tmp_path / 'resumed' / 'checkpoints')) == [
+      '3', '6', '8']
+
+
+def test_offline_without_data_says_where_it_looked(tmp_path, monkeypatch):
+  def no_network(*args, **kwargs):
+    raise OSError('no network in tests')
+
+  monkeypatch.setattr(input_pipeline.socket, 'getaddrinfo', no_network)
+  config = tiny_config(tfds_data_dir=str(tmp_path))
+  with pytest.raises(input_pipeline.DataError) as error:
+    input_pipeline.load(config)
+  message = str(error.value)
+  assert str(tmp_path) in message and '--config.tfds_data_dir' in message
+
+
+_DEVICE_RUN = r'''
+import functools, json, sys
+sys.path.insert(0, "tests")
+import jax, numpy as np
+from flax import jax_utils
+from mixer_jax import input_pipeline, train
+from conftest import tiny_config
+config = tiny_config(**{"augment.mixup_alpha": 0.0})
+split = input_pipeline.Split(
+    np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8),
+    np.random.default_rng(1).integers(0, 10, (64,), dtype=np.int32))
+schedule = train.learning_rate_schedule(config, 4, 6)
+state = train.create_train_state(
+    config, train.create_model(config), train.create_optimizer(config, schedule),
+    jax.random.PRNGKey(0))
+p_step = jax.pmap(functools.partial(train.train_step, config=config,
+                                    schedule=schedule), axis_name=train.AXIS)
+state = jax_utils.replicate(state)
+key = jax_utils.replicate(jax.random.PRNGKey(1))
+losses = []
+for _, batch in zip(range(4), input_pipeline.train_batches(split, 16, seed=0)):
+  state, metrics = p_step(state, batch, key)
+  losses.append(float(jax_utils.unreplicate(metrics).compute()["loss"]))
+params = jax.device_get(jax_utils.unreplicate(state).params)
+try:
+  train.check_run(tiny_config(batch_size=12), "/tmp", 64)
+  refusal = None
+except train.config_lib.ConfigError as e:
+  refusal = str(e)
+print(json.dumps({"devices": jax.device_count(), "losses": losses,
+                  "refusal": refusal,
+                  "params": [np.asarray(p).ravel()[:50].tolist()
+                             for p in jax.tree.leaves(params)]}))
+'''
+
+
+def _run_on_devices(count):
+  env = dict(os.environ,
+             XLA_FLAGS=f'--xla_force_host_platform_device_count={count}',
+             JAX_PLATFORMS='cpu')
+  out = subprocess.run([sys.executable, '-c', _DEVICE_RUN], cwd=REPO, env=env,
+                       capture_output=True, text=True, check=True).stdout
+  return json.loads(out.strip().splitlines()[-1])
+
+
+def test_pmap_over_2_and_8_devices_matches_1_device():
+  runs = {count: _run_on_devices(count) for count in (1, 2, 8)}
+  assert [runs[c]['devices'] for c in (1, 2, 8)] == [1, 2, 8]
+  for count in (2, 8):
+    np.testing.assert_allclose(runs[count]['losses'], runs[1]['losses'],
+                               rtol=1e-5)
+    for got, want in zip(runs[count]['params'], runs[1]['params']):
+      # Adam magnifies float noise in near-zero gradients: ~1e-6 here, far
+      # below the ~1e-3 that one step of another batch would move them.
+      np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  assert runs[1]['losses'][0] != runs[1]['losses'][-1]  # It trained.
+  # A global batch of 12 splits over 1 and 2 devices, not over 8.
+  assert [runs[c]['refusal'] for c in (1, 2)] == [None, None]
+  assert 'batch_size=12 does not divide evenly over 8 devices' in (
+      runs[8]['refusal'])
