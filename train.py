@@ -4,12 +4,22 @@ r"""Trains an MLP-Mixer; see README.md.
     --config.tfds_data_dir=../shared/data/tfds
 """
 
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from mixer_jax import checkpointing
+from mixer_jax import config_lib
+from mixer_jax import input_pipeline
 from mixer_jax import train
+
+# Mistakes in what the user gave (config, data, workdir, checkpoints): a
+# message that says what to fix, not a traceback.
+USER_ERRORS = (config_lib.ConfigError, input_pipeline.DataError,
+               checkpointing.CheckpointError, train.NonFiniteError)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Where checkpoints and TensorBoard logs '
@@ -17,6 +27,45 @@ flags.DEFINE_string('workdir', None, 'Where checkpoints and TensorBoard logs '
 config_flags.DEFINE_config_file('config', None, 'A config file under configs/.',
                                 lock_config=True)
 flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def _root_cause(error):
+  while error.__cause__ is not None or error.__context__ is not None:
+    error = error.__cause__ or error.__context__
+  return error
+
+
+def _flag_error_message(error, argv):
+  """What went wrong with --config and its overrides, and how to fix it."""
+  cause = _root_cause(error)
+  config_file = next((a.split('=', 1)[1] for a in argv
+                      if a.startswith('--config=')), None)
+  if isinstance(cause, config_lib.ConfigError):
+    return str(cause)
+  if isinstance(cause, OSError) and config_file:
+    return (f'--config={config_file}: the file cannot be read. Pass a config '
+            f'file such as configs/hybrid_cifar10.py.')
+  if isinstance(cause, AttributeError) and 'get_config' in str(cause):
+    return (f'--config={config_file}: the file defines no get_config(). A '
+            f'config file defines get_config() returning an '
+            f'ml_collections.ConfigDict; see configs/.')
+  if isinstance(cause, (AttributeError, KeyError)):
+    overrides = [a.split('=')[0] for a in argv if a.startswith('--config.')]
+    return (f'an override names a field the config does not have ({cause}); '
+            f'overrides given: {overrides}. The fields are in '
+            f'mixer_jax/config_lib.py.')
+  return str(error).split('\n')[0]
+
+
+def parse_flags(argv):
+  """absl's parsing, plus the config file's loading, with clear errors."""
+  try:
+    rest = FLAGS(argv)
+    FLAGS.config.get('dataset')  # config_flags defers its errors to a read.
+  except Exception as e:  # pylint: disable=broad-except
+    print(f'error: {_flag_error_message(e, argv)}', file=sys.stderr)
+    sys.exit(2)
+  return rest
 
 
 class _QuietOrbax(logging.logging.Filter):
@@ -32,8 +81,13 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.get_absl_handler().addFilter(_QuietOrbax())
   logging.info('Config:\n%s', FLAGS.config)
-  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except USER_ERRORS as e:
+    logging.error('%s: %s', type(e).__name__, e)
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

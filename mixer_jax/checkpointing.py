@@ -7,10 +7,12 @@ instead of being partly restored or overwritten.
 
 import json
 import os
+import time
 
 from absl import logging
 import flax
 import jax
+from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
 
@@ -35,6 +37,7 @@ class Checkpoints:
 
   def __init__(self, workdir, config):
     self._fingerprint = _model_fingerprint(config)
+    self._damaged_dir = os.path.join(workdir, 'damaged_checkpoints')
     self.latest = ocp.CheckpointManager(
         os.path.join(workdir, 'checkpoints'),
         options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints,
@@ -79,8 +82,10 @@ class Checkpoints:
                 state=ocp.args.StandardRestore(target)))
       except Exception as e:  # pylint: disable=broad-except
         logging.error('Checkpoint at step %d in %s is damaged (%s: %s); '
-                      'trying the one before.', step, self.latest.directory,
-                      type(e).__name__, e)
+                      'moved to %s, trying the one before.', step,
+                      self.latest.directory, type(e).__name__, e,
+                      self._damaged_dir)
+        self._set_aside(step)
         continue
       logging.info('Resuming from the checkpoint at step %d.', step)
       return flax.serialization.from_state_dict(template, restored['state'])
@@ -89,6 +94,15 @@ class Checkpoints:
           f'Every checkpoint in {self.latest.directory} is damaged (steps '
           f'{steps}). Move that directory away to start afresh.')
     return None
+
+  def _set_aside(self, step):
+    """Moves a damaged checkpoint out of the way, keeping it for inspection."""
+    if jax.process_index() == 0:
+      os.makedirs(self._damaged_dir, exist_ok=True)
+      os.replace(os.path.join(self.latest.directory, str(step)),
+                 os.path.join(self._damaged_dir, f'{step}.{time.time():.0f}'))
+    multihost_utils.sync_global_devices(f'checkpoint {step} set aside')
+    self.latest.reload()
 
   def _restore_model(self, step):
     try:

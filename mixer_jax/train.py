@@ -39,7 +39,7 @@ class NonFiniteError(FloatingPointError):
 class NonFiniteRecord:
   """Steps whose loss or gradient norm was not finite; their updates are dropped."""
   count: jnp.ndarray
-  first_step: jnp.ndarray  # -1: none yet.
+  first_step: jnp.ndarray  # As logged: 1 for the first update. -1: none.
   first_loss: jnp.ndarray
   first_grad_norm: jnp.ndarray
 
@@ -157,7 +157,7 @@ def train_step(state, batch, rng, *, config, schedule):
   first = record.first_step < 0
   record = jax.tree.map(
       lambda keep, now: jnp.where(~finite & first, now, keep), record,
-      NonFiniteRecord(count=record.count, first_step=state.step,
+      NonFiniteRecord(count=record.count, first_step=state.step + 1,
                       first_loss=loss, first_grad_norm=grad_norm))
   new_state = new_state.replace(
       step=state.step + 1,
@@ -220,18 +220,14 @@ def run_length(config, num_train_examples):
           every(config.checkpoint_every_steps))
 
 
-def check_run(config, workdir, num_train_examples):
-  """Refuses what config_lib.validate cannot know: devices, data, workdir."""
+def check_run(config, workdir):
+  """Refuses what config_lib.validate cannot know: devices and workdir."""
   for field in ('batch_size', 'eval_batch_size'):
     if config[field] % jax.device_count():
       raise config_lib.ConfigError(
           f'config.{field}={config[field]} does not divide evenly over '
           f'{jax.device_count()} devices; use a multiple of '
           f'{jax.device_count()}.')
-  if config.batch_size > num_train_examples:
-    raise config_lib.ConfigError(
-        f'config.batch_size={config.batch_size} is larger than the '
-        f'{num_train_examples} training images; lower it or use more data.')
   try:
     os.makedirs(workdir, exist_ok=True)
     probe = os.path.join(workdir, f'.write_probe_{jax.process_index()}')
@@ -244,14 +240,22 @@ def check_run(config, workdir, num_train_examples):
         f'directory you can write to.') from e
 
 
+def check_data(config, num_train_examples):
+  if config.batch_size > num_train_examples:
+    raise config_lib.ConfigError(
+        f'config.batch_size={config.batch_size} is larger than the '
+        f'{num_train_examples} training images; lower it or use more data.')
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Trains, evaluates and checkpoints; resumes from `workdir` if it can.
 
   Returns the final EvalMetrics' computed values.
   """
   config_lib.validate(config)
+  check_run(config, workdir)
   train_split, eval_split = input_pipeline.load(config)
-  check_run(config, workdir, len(train_split))
+  check_data(config, len(train_split))
   steps_per_epoch, num_train_steps, eval_every, checkpoint_every = run_length(
       config, len(train_split))
 
@@ -309,9 +313,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             'skipped_steps': skipped,
         })
         train_metrics = None
-        log_start = (time.perf_counter(), step)
 
-      if step % eval_every == 0 or last:
+      is_checkpoint = step % checkpoint_every == 0 or last
+      is_eval = step % eval_every == 0 or last
+      if is_checkpoint or is_eval:
+        check_non_finite(state, config.on_non_finite)
+        host_state = _host_state(state)
+      # Saved before the eval, so that a kill during the eval loses nothing.
+      if is_checkpoint:
+        checkpoints.save(host_state, step)
+      if is_eval:
         with report_progress.timed('eval'):
           eval_summary = evaluate(p_eval_step, state, eval_split,
                                   config.eval_batch_size).compute()
@@ -319,14 +330,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                                     for k, v in eval_summary.items()})
         logging.info('step %d: eval accuracy %.4f on %d images', step,
                      eval_summary['accuracy'], len(eval_split))
-
-      if step % checkpoint_every == 0 or step % eval_every == 0 or last:
-        check_non_finite(state, config.on_non_finite)
-        host_state = _host_state(state)
-        if step % checkpoint_every == 0 or last:
-          checkpoints.save(host_state, step)
-        if step % eval_every == 0 or last:
-          checkpoints.save_if_best(host_state, step, eval_summary['accuracy'])
+        checkpoints.save_if_best(host_state, step, eval_summary['accuracy'])
       # Start of the next interval: not counting eval and checkpoint time.
       if step % config.log_every_steps == 0:
         log_start = (time.perf_counter(), step)

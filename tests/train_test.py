@@ -195,7 +195,7 @@ for _, batch in zip(range(4), input_pipeline.train_batches(split, 16, seed=0)):
   losses.append(float(jax_utils.unreplicate(metrics).compute()["loss"]))
 params = jax.device_get(jax_utils.unreplicate(state).params)
 try:
-  train.check_run(tiny_config(batch_size=12), "/tmp", 64)
+  train.check_run(tiny_config(batch_size=12), "/tmp")
   refusal = None
 except train.config_lib.ConfigError as e:
   refusal = str(e)

@@ -1,0 +1,207 @@
+"""Kills, restarts, non-finite values, damaged checkpoints and bad input."""
+
+import os
+import pathlib
+import pickle
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from mixer_jax import checkpointing
+from mixer_jax import input_pipeline
+from mixer_jax import train
+from conftest import REPO, tiny_config
+
+TINY_RUN = str(REPO / 'tests' / 'tiny_run.py')
+FINAL_STEP = 9
+
+
+def _tiny_run(workdir, kill_at=None):
+  command = [sys.executable, TINY_RUN, str(workdir)]
+  if kill_at:
+    command.append(f'--kill_at={kill_at}')
+  return subprocess.run(command, cwd=REPO, capture_output=True, text=True,
+                        env=dict(os.environ, JAX_PLATFORMS='cpu'))
+
+
+def _saved(workdir, step, kind='checkpoints'):
+  """A saved train state as a flat {path: array}, straight from orbax."""
+  manager = ocp.CheckpointManager(os.path.join(workdir, kind))
+  restored = manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore()))['state']
+  manager.close()
+  return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in
+          jax.tree_util.tree_flatten_with_path(restored)[0]}
+
+
+def _assert_bitwise_equal(a, b):
+  assert a.keys() == b.keys()
+  for key in a:
+    assert a[key].dtype == b[key].dtype and np.array_equal(a[key], b[key]), key
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('uninterrupted')
+  result = _tiny_run(workdir)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir
+
+
+def _logged_scalars(workdir):
+  """{(tag, step): value} from the TensorBoard logs, less the timings."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  scalars = {}
+  for path in pathlib.Path(workdir).glob('events.out.tfevents*'):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        if (value.metadata.plugin_data.plugin_name != 'scalars' or
+            value.tag.endswith(('_per_sec', 'uptime')) or
+            'timing' in value.tag):
+          continue
+        scalars[value.tag, event.step] = tf.make_ndarray(value.tensor).item()
+  return scalars
+
+
+def test_same_config_and_seed_give_identical_runs(uninterrupted, tmp_path):
+  result = _tiny_run(tmp_path)
+  assert result.returncode == 0, result.stderr[-3000:]
+  _assert_bitwise_equal(_saved(tmp_path, FINAL_STEP),
+                        _saved(uninterrupted, FINAL_STEP))
+  scalars = _logged_scalars(tmp_path)
+  assert ('eval_accuracy', FINAL_STEP) in scalars
+  assert ('train_loss', 1) in scalars
+  assert scalars == _logged_scalars(uninterrupted)
+
+
+# Saves are asynchronous: a kill soon after one started may leave it
+# incomplete, and the restart then takes the one before.
+@pytest.mark.parametrize('kill_at,resumes_from', [
+    ('step:4', {2, 4}),  # Inside step 5.
+    ('save:6', {2, 4}),  # During the save of step 6: that one is incomplete.
+    ('eval:2', {4, 6}),  # During the eval at step 6, after its save began.
+])
+def test_sigkill_then_restart_matches_an_uninterrupted_run_bit_for_bit(
+    uninterrupted, tmp_path, kill_at, resumes_from):
+  killed = _tiny_run(tmp_path, kill_at)
+  assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+  restarted = _tiny_run(tmp_path)
+  assert restarted.returncode == 0, restarted.stderr[-3000:]
+  resumed = re.findall(r'Resuming from the checkpoint at step (\d+)',
+                       restarted.stderr)
+  assert len(resumed) == 1 and int(resumed[0]) in resumes_from
+  _assert_bitwise_equal(_saved(tmp_path, FINAL_STEP),
+                        _saved(uninterrupted, FINAL_STEP))
+
+
+def test_damaged_latest_checkpoint_is_reported_and_the_previous_used(
+    uninterrupted, tmp_path):
+  shutil.copytree(uninterrupted, tmp_path, dirs_exist_ok=True)
+  latest = tmp_path / 'checkpoints' / str(FINAL_STEP)
+  for path in latest.rglob('*'):
+    if path.is_file() and 'state' in path.parts and path.stat().st_size > 0:
+      path.write_bytes(b'\0' * 7)  # Truncated and zeroed.
+  restarted = _tiny_run(tmp_path)
+  assert restarted.returncode == 0, restarted.stderr[-3000:]
+  assert f'Checkpoint at step {FINAL_STEP}' in restarted.stderr
+  assert 'is damaged' in restarted.stderr
+  assert 'Resuming from the checkpoint at step 8' in restarted.stderr
+  assert [p.name.split('.')[0] for p in
+          (tmp_path / 'damaged_checkpoints').iterdir()] == [str(FINAL_STEP)]
+  _assert_bitwise_equal(_saved(tmp_path, FINAL_STEP),
+                        _saved(uninterrupted, FINAL_STEP))
+
+
+def test_checkpoint_of_another_model_is_refused_and_kept(uninterrupted,
+                                                         tmp_path):
+  shutil.copytree(uninterrupted, tmp_path, dirs_exist_ok=True)
+  before = sorted(p.name for p in (tmp_path / 'checkpoints').iterdir())
+  config = tiny_config(num_train_steps=12, **{'model.hidden_dim': 32})
+  checkpoints = checkpointing.Checkpoints(str(tmp_path), config)
+  template = train.create_train_state(
+      config, train.create_model(config),
+      train.create_optimizer(config, lambda _: 1e-3), jax.random.PRNGKey(0))
+  with pytest.raises(checkpointing.CheckpointError,
+                     match='holds checkpoints of another model'):
+    checkpoints.restore_latest(template)
+  checkpoints.close()
+  assert sorted(p.name for p in (tmp_path / 'checkpoints').iterdir()) == before
+
+
+def test_checkpoints_hold_no_pickles(uninterrupted, monkeypatch):
+  for path in pathlib.Path(uninterrupted).rglob('*'):
+    if path.is_file():
+      assert not path.read_bytes()[:2].startswith(b'\x80'), path
+
+  def refuse(*args, **kwargs):
+    raise AssertionError('a checkpoint restore unpickled something')
+
+  monkeypatch.setattr(pickle, 'load', refuse)
+  monkeypatch.setattr(pickle, 'loads', refuse)
+  assert _saved(uninterrupted, FINAL_STEP)
+
+
+def _poisoned_normalize(original):
+  """Normalisation that turns all-white images into NaNs."""
+  def normalize(config, images):
+    white = jax.numpy.all(images == 255, axis=(-3, -2, -1), keepdims=True)
+    return jax.numpy.where(white, jax.numpy.nan, original(config, images))
+  return normalize
+
+
+def _poisoned_batches(original, poisoned_step):
+  def batches(split, batch_size, seed, start_step=0):
+    for step, batch in enumerate(original(split, batch_size, seed, start_step),
+                                 start_step):
+      if step == poisoned_step:
+        batch = dict(batch, image=np.full_like(batch['image'], 255))
+      yield batch
+  return batches
+
+
+@pytest.fixture
+def poisoned_at_step_5(monkeypatch):
+  """The 5th batch (index 4) is all white, which normalises to NaN."""
+  monkeypatch.setattr(train, '_normalize',
+                      _poisoned_normalize(train._normalize))
+  monkeypatch.setattr(input_pipeline, 'train_batches',
+                      _poisoned_batches(input_pipeline.train_batches, 4))
+
+
+def test_non_finite_loss_stops_naming_the_step_and_keeps_good_checkpoints(
+    tmp_path, mock_tfds, poisoned_at_step_5):
+  config = tiny_config(num_train_steps=8, log_every_steps=4,
+                       checkpoint_every_steps=2, eval_every_steps=100,
+                       **{'augment.crop_padding': 0})
+  with mock_tfds(num_examples=64):
+    with pytest.raises(train.NonFiniteError,
+                       match=r'Non-finite loss and gradient norm at step 5'):
+      train.train_and_evaluate(config, str(tmp_path))
+  # Step 5 was poisoned: the checkpoint of step 4 holds the state before it,
+  # and none was written after it.
+  assert sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir()) == [
+      2, 4]
+  for step in (2, 4):
+    assert all(np.all(np.isfinite(a)) for a in _saved(tmp_path, step).values()
+               if a.dtype.kind == 'f' and a.ndim)
+
+
+def test_non_finite_steps_can_be_skipped_and_counted(tmp_path, mock_tfds,
+                                                     poisoned_at_step_5):
+  config = tiny_config(num_train_steps=8, on_non_finite='skip',
+                       **{'augment.crop_padding': 0})
+  with mock_tfds(num_examples=64):
+    result = train.train_and_evaluate(config, str(tmp_path))
+  assert np.isfinite(result['loss'])
+  state = _saved(tmp_path, 8)
+  assert state["['non_finite']['count']"] == 1
+  assert state["['non_finite']['first_step']"] == 5
+  assert all(np.all(np.isfinite(a)) for k, a in state.items()
+             if a.dtype.kind == 'f' and 'non_finite' not in k)
