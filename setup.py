@@ -28,6 +28,6 @@ setuptools.setup(
     extras_require={
         'test': ['pytest>=8', 'pytest-xdist>=3'],
         # The PyTorch peer in benchmarks/; never needed to train.
-        'bench': ['torch==2.13.0'],
+        'bench': ['torch==2.13.0', 'matplotlib>=3.8'],
     },
 )

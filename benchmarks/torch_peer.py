@@ -21,8 +21,6 @@ from torch import nn
 LAYER_NORM_EPSILON = 1e-6
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list('batch_sizes', ['128', '512'], 'Batch sizes to time.')
-flags.DEFINE_integer('steps', 20, 'Timed training steps per configuration.')
 
 
 class MlpBlock(nn.Sequential):
@@ -141,4 +139,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  # Defined here, so that benchmarks/run.py can import this module.
+  flags.DEFINE_list('batch_sizes', ['128', '512'], 'Batch sizes to time.')
+  flags.DEFINE_integer('steps', 20, 'Timed training steps per configuration.')
   app.run(main)

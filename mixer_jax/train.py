@@ -290,15 +290,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=num_train_steps, writer=writer)
 
-  train_metrics = None
+  # Per-step metrics stay on the device until a log step: no host sync.
+  metric_updates = []
   eval_summary = None
   log_start = (time.perf_counter(), start_step)
   try:
     for step in range(start_step + 1, num_train_steps + 1):
       state, update = p_train_step(state, next(batches), train_key)
-      update = jax_utils.unreplicate(update)
-      train_metrics = update if train_metrics is None else train_metrics.merge(
-          update)
+      metric_updates.append(update)
       report_progress(step)
       last = step == num_train_steps
 
@@ -306,13 +305,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         skipped = check_non_finite(state, config.on_non_finite)
         seconds = time.perf_counter() - log_start[0]
         steps_done = step - log_start[1]
+        train_metrics = functools.reduce(
+            lambda a, b: a.merge(b), map(jax_utils.unreplicate,
+                                         metric_updates))
         writer.write_scalars(step, {
             **{f'train_{k}': v for k, v in train_metrics.compute().items()},
             'steps_per_sec': steps_done / seconds,
             'images_per_sec': steps_done * config.batch_size / seconds,
             'skipped_steps': skipped,
         })
-        train_metrics = None
+        metric_updates = []
 
       is_checkpoint = step % checkpoint_every == 0 or last
       is_eval = step % eval_every == 0 or last

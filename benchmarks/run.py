@@ -1,0 +1,249 @@
+r"""Throughput benchmarks: train step, input pipeline, PyTorch peer, scaling.
+
+  python benchmarks/run.py --out=docs/benchmarks   # about 15 min on 2 cores
+
+Writes results.json, a Markdown table (results.md) and the plots into --out;
+docs/BENCHMARKS.md reproduces them with the machine and date. The PyTorch peer
+runs when torch is installed (pip install -e '.[bench]'), else it is skipped.
+Every timing is the median over --steps steps after --warmup steps, with the
+device synchronised around each step.
+"""
+
+import functools
+import json
+import os
+import platform
+import sys
+import time
+
+from absl import app
+from absl import flags
+from flax import jax_utils
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top
+from mixer_jax import flops
+from mixer_jax import input_pipeline
+from mixer_jax import train
+
+flags.DEFINE_string('out', 'docs/benchmarks', 'Where results go.')
+flags.DEFINE_integer('steps', 12, 'Timed steps per measurement.')
+flags.DEFINE_integer('warmup', 3, 'Untimed steps first.')
+flags.DEFINE_bool('quick', False, 'Only the headline rows (for a smoke run).')
+FLAGS = flags.FLAGS
+
+
+def _median_seconds(fn, steps, warmup):
+  for _ in range(warmup):
+    jax.block_until_ready(fn())
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def matmul_peak(steps, warmup):
+  """The best float32 matmul rate of jnp.dot here, in FLOP/s."""
+  best = 0.0
+  for n in (1024, 2048):
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
+    b = jax.random.normal(jax.random.PRNGKey(1), (n, n))
+    matmul = jax.jit(jnp.dot)
+    best = max(best, 2 * n**3 / _median_seconds(lambda: matmul(a, b), steps,
+                                                 warmup))
+  return best
+
+
+def _config(variant='nano', stem='none', batch_size=128, **overrides):
+  config = config_lib.get_config('cifar10', variant, stem)
+  config.batch_size = batch_size
+  for key, value in overrides.items():
+    config[key] = value
+  return config
+
+
+def train_step_row(config, peak, steps, warmup):
+  """Images/s and utilisation of the compiled, pmapped train step."""
+  schedule = train.learning_rate_schedule(config, 100, 1000)
+  state = train.create_train_state(
+      config, train.create_model(config),
+      train.create_optimizer(config, schedule), jax.random.PRNGKey(0))
+  p_step = jax.pmap(functools.partial(train.train_step, config=config,
+                                      schedule=schedule),
+                    axis_name=train.AXIS, donate_argnums=(0,))
+  rng = np.random.default_rng(0)
+  split = input_pipeline.Split(
+      rng.integers(0, 256, (config.batch_size, 32, 32, 3), dtype=np.uint8),
+      rng.integers(0, 10, (config.batch_size,), dtype=np.int32))
+  batch = jax.device_put(next(input_pipeline.train_batches(
+      split, config.batch_size, 0)))
+  key = jax_utils.replicate(jax.random.PRNGKey(0))
+  state = jax_utils.replicate(state)
+  analysis = p_step.lower(state, batch, key).compile().cost_analysis()
+  analysis = analysis[0] if isinstance(analysis, list) else analysis
+  box = [state]
+
+  def one_step():
+    box[0], metrics = p_step(box[0], batch, key)
+    return metrics
+
+  seconds = _median_seconds(one_step, steps, warmup)
+  per_image = flops.train_flops(config.model, 32, config.num_classes)
+  images_per_sec = config.batch_size / seconds
+  return {
+      'model': config.model.model_name, 'stem': config.model.stem.type,
+      'batch': config.batch_size, 'dtype': config.compute_dtype,
+      'images_per_sec': images_per_sec, 'step_ms': 1e3 * seconds,
+      'gflop_per_image': per_image / 1e9,
+      'xla_gflop_per_image': analysis.get('flops', float('nan')) /
+                             config.batch_size / jax.local_device_count() / 1e9,
+      'utilisation': images_per_sec * per_image / peak,
+  }
+
+
+def input_pipeline_row(batch_size, steps):
+  """The pipeline alone: host batches, transfer, on-device augmentation."""
+  config = _config(batch_size=batch_size)
+  rng = np.random.default_rng(0)
+  split = input_pipeline.Split(
+      rng.integers(0, 256, (50_000, 32, 32, 3), dtype=np.uint8),
+      rng.integers(0, 10, (50_000,), dtype=np.int32))
+
+  @jax.pmap
+  def augment_batch(batch, key):
+    from mixer_jax import augment  # pylint: disable=g-import-not-at-top
+    keys = jax.random.split(key, batch['image'].shape[0])
+    images = augment.per_example(keys, batch['image'], config.augment)
+    return augment.normalize(images, (0.5,) * 3, (0.25,) * 3)
+
+  key = jax_utils.replicate(jax.random.PRNGKey(0))
+  batches = jax_utils.prefetch_to_device(
+      input_pipeline.train_batches(split, batch_size, 0), 2)
+  jax.block_until_ready(augment_batch(next(batches), key))
+  start = time.perf_counter()
+  for _ in range(steps * 4):
+    out = augment_batch(next(batches), key)
+  jax.block_until_ready(out)
+  return {'batch': batch_size,
+          'images_per_sec': steps * 4 * batch_size /
+                            (time.perf_counter() - start)}
+
+
+def torch_rows(batch_sizes, steps, warmup):
+  try:
+    import torch  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    return []
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  import torch_peer  # pylint: disable=g-import-not-at-top
+  rows = []
+  for stem in (False, True):
+    for batch in batch_sizes:
+      result = torch_peer.images_per_second(
+          stem, batch, steps=steps, warmup=warmup, threads=os.cpu_count())
+      rows.append({'stem': 'dwsep' if stem else 'none', 'batch': batch,
+                   'images_per_sec': result['images_per_sec']})
+  return rows
+
+
+def _plot(results, out):
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+  nano = [r for r in results['train_step']
+          if (r['stem'], r['dtype']) == ('none', 'float32')]
+  rows = sorted(results['batch_scaling'] + nano, key=lambda r: r['batch'])
+  axes[0].plot([r['batch'] for r in rows], [r['images_per_sec'] for r in rows],
+               'o-')
+  axes[0].set(xscale='log', xlabel='global batch', ylabel='images/s',
+              title='nano baseline: images/s vs batch')
+  rows = [r for r in nano if r['batch'] == 128] + results['model_scaling']
+  labels = [f"{r['model']}\n{r['gflop_per_image']:.2f} GFLOP/img"
+            for r in rows]
+  axes[1].bar(labels, [r['images_per_sec'] for r in rows])
+  axes[1].set(ylabel='images/s', title='images/s vs model (batch 128)')
+  fig.suptitle(results['machine'])
+  fig.tight_layout()
+  fig.savefig(os.path.join(out, 'scaling.png'), dpi=100)
+
+
+def _markdown(results):
+  lines = [f"Machine: {results['machine']}; JAX {results['jax']}; "
+           f"{results['date']}. Matmul peak (float32 jnp.dot, measured): "
+           f"{results['peak_gflops']:.1f} GFLOP/s.", '',
+           '| model | stem | batch | dtype | images/s | step ms | GFLOP/img '
+           '(analytic) | GFLOP/img (XLA) | utilisation of peak |',
+           '|---|---|---|---|---|---|---|---|---|']
+  for section in ('train_step', 'batch_scaling', 'model_scaling'):
+    for r in results[section]:
+      lines.append(
+          f"| {r['model']} | {r['stem']} | {r['batch']} | {r['dtype']} | "
+          f"{r['images_per_sec']:.1f} | {r['step_ms']:.0f} | "
+          f"{r['gflop_per_image']:.3f} | {r['xla_gflop_per_image']:.3f} | "
+          f"{100 * r['utilisation']:.1f}% |")
+  lines += ['', '| input pipeline alone, batch | images/s |', '|---|---|']
+  lines += [f"| {r['batch']} | {r['images_per_sec']:.0f} |"
+            for r in results['input_pipeline']]
+  if results['torch']:
+    jax_rate = {(r['stem'], r['batch']): r['images_per_sec']
+                for r in results['train_step'] if r['dtype'] == 'float32'}
+    lines += ['', '| PyTorch peer (eager, torch.nn) | batch | images/s | '
+              'JAX / PyTorch |', '|---|---|---|---|']
+    for r in results['torch']:
+      ratio = jax_rate.get((r['stem'], r['batch']), float('nan')) / r[
+          'images_per_sec']
+      lines.append(f"| stem {r['stem']} | {r['batch']} | "
+                   f"{r['images_per_sec']:.1f} | {ratio:.2f}x |")
+  else:
+    lines += ['', 'PyTorch peer: skipped (torch not installed).']
+  return '\n'.join(lines) + '\n'
+
+
+def main(_):
+  os.makedirs(FLAGS.out, exist_ok=True)
+  steps, warmup = FLAGS.steps, FLAGS.warmup
+  peak = matmul_peak(steps, warmup)
+  results = {
+      'machine': f'{platform.processor() or platform.machine()}, '
+                 f'{os.cpu_count()} cores, {jax.devices()[0].device_kind}',
+      'jax': jax.__version__, 'date': time.strftime('%Y-%m-%d'),
+      'peak_gflops': peak / 1e9,
+  }
+  headline = [_config(stem=stem, batch_size=batch)
+              for stem in ('none', 'dwsep') for batch in (128, 512)]
+  if not FLAGS.quick:
+    headline.append(_config(batch_size=128, compute_dtype='bfloat16'))
+  results['train_step'] = [train_step_row(c, peak, steps, warmup)
+                           for c in headline]
+  print(json.dumps(results['train_step']), flush=True)
+  batch_sizes = (32, 64, 256, 1024) if not FLAGS.quick else ()
+  results['batch_scaling'] = [
+      train_step_row(_config(batch_size=b), peak, steps, warmup)
+      for b in batch_sizes]
+  models = ['S/4', 'nano/2'] if not FLAGS.quick else []
+  results['model_scaling'] = [
+      train_step_row(_config(variant=v), peak, max(steps // 2, 3), 2)
+      for v in models]
+  results['input_pipeline'] = [input_pipeline_row(b, steps)
+                               for b in (128, 512)]
+  results['torch'] = torch_rows((128, 512), steps, warmup)
+  with open(os.path.join(FLAGS.out, 'results.json'), 'w') as f:
+    json.dump(results, f, indent=1)
+  table = _markdown(results)
+  with open(os.path.join(FLAGS.out, 'results.md'), 'w') as f:
+    f.write(table)
+  _plot(results, FLAGS.out)
+  print(table)
+
+
+if __name__ == '__main__':
+  app.run(main)

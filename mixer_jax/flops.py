@@ -1,0 +1,24 @@
+"""Analytic FLOP counts: multiply-adds of every dense and conv layer, x2.
+
+Elementwise work (norms, GELU, the optimizer) is left out, as is usual for
+model FLOP utilisation; XLA's cost analysis, which counts it, cross-checks.
+"""
+
+
+def forward_flops(model, image_size, num_classes):
+  """FLOPs of one forward pass for one image; `model` is `config.model`."""
+  patch_h, patch_w = model.patches.size
+  grid_h, grid_w = image_size // patch_h, image_size // patch_w
+  tokens, channels = grid_h * grid_w, model.hidden_dim
+  macs = tokens * patch_h * patch_w * 3 * channels  # Patch embedding.
+  if model.stem.type == 'dwsep':
+    macs += tokens * (model.stem.kernel_size**2 * channels + channels**2)
+  per_block = (channels * 2 * tokens * model.tokens_mlp_dim +
+               tokens * 2 * channels * model.channels_mlp_dim)
+  macs += model.num_blocks * per_block + channels * num_classes
+  return 2 * macs
+
+
+def train_flops(model, image_size, num_classes):
+  """Forward plus backward (about twice the forward) for one image."""
+  return 3 * forward_flops(model, image_size, num_classes)
