@@ -13,6 +13,7 @@ from ml_collections import config_flags
 
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
+from mixer_jax import distributed
 from mixer_jax import input_pipeline
 from mixer_jax import train
 
@@ -26,6 +27,12 @@ flags.DEFINE_string('workdir', None, 'Where checkpoints and TensorBoard logs '
                     'go; a run there resumes from its latest checkpoint.')
 config_flags.DEFINE_config_file('config', None, 'A config file under configs/.',
                                 lock_config=True)
+flags.DEFINE_bool('distributed', False, 'Multi-host: let jax.distributed find '
+                  'the coordinator and process id (TPU pods, SLURM).')
+flags.DEFINE_string('coordinator_address', None, 'Multi-host: host:port of '
+                    'process 0, on every host.')
+flags.DEFINE_integer('num_processes', None, 'Multi-host: number of processes.')
+flags.DEFINE_integer('process_id', None, 'Multi-host: this process, 0-based.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -80,6 +87,12 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.get_absl_handler().addFilter(_QuietOrbax())
+  try:
+    distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address,
+                           FLAGS.num_processes, FLAGS.process_id)
+  except ValueError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
   logging.info('Config:\n%s', FLAGS.config)
   try:
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)

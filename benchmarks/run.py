@@ -82,8 +82,8 @@ def train_step_row(config, peak, steps, warmup):
       rng.integers(0, 10, (config.batch_size,), dtype=np.int32))
   batch = jax.device_put(next(input_pipeline.train_batches(
       split, config.batch_size, 0)))
-  key = jax_utils.replicate(jax.random.PRNGKey(0))
-  state = jax_utils.replicate(state)
+  key = jax_utils.replicate(jax.random.PRNGKey(0), axis_name=train.AXIS)
+  state = jax_utils.replicate(state, axis_name=train.AXIS)
   analysis = p_step.lower(state, batch, key).compile().cost_analysis()
   analysis = analysis[0] if isinstance(analysis, list) else analysis
   box = [state]

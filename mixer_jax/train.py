@@ -282,11 +282,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       axis_name=AXIS, donate_argnums=(0,))
   p_eval_step = jax.pmap(functools.partial(eval_step, config=config),
                          axis_name=AXIS)
-  state = jax_utils.replicate(state)
-  train_key = jax_utils.replicate(train_key)
+  # On pmap's own mesh axis, as its outputs are: inputs sharded otherwise
+  # would compile the step a second time.
+  state = jax_utils.replicate(state, axis_name=AXIS)
+  train_key = jax_utils.replicate(train_key, axis_name=AXIS)
   batches = jax_utils.prefetch_to_device(
       input_pipeline.train_batches(train_split, config.batch_size,
-                                   config.seed, start_step), 2)
+                                   config.seed, start_step), 2, axis_name=AXIS)
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=num_train_steps, writer=writer)
 

@@ -18,10 +18,14 @@ import tensorflow_datasets as tfds
 sys.path.insert(0, os.path.dirname(__file__))
 from conftest import tiny_config  # pylint: disable=g-import-not-at-top
 from mixer_jax import checkpointing
+from mixer_jax import distributed
 from mixer_jax import input_pipeline
 from mixer_jax import train
 
 flags.DEFINE_string('kill_at', None, 'step:N, save:N or eval:N.')
+flags.DEFINE_string('coordinator_address', None, 'Multi-process runs.')
+flags.DEFINE_integer('num_processes', None, 'Multi-process runs.')
+flags.DEFINE_integer('process_id', None, 'Multi-process runs.')
 FLAGS = flags.FLAGS
 
 
@@ -67,6 +71,8 @@ def _arm(kind, at):
 
 def main(argv):
   workdir = argv[1]
+  distributed.initialize(False, FLAGS.coordinator_address,
+                         FLAGS.num_processes, FLAGS.process_id)
   config = tiny_config(num_train_steps=9, checkpoint_every_steps=2,
                        eval_every_steps=3, log_every_steps=1,
                        **{'augment.mixup_alpha': 0.2,

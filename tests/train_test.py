@@ -2,6 +2,7 @@
 
 import functools
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -230,3 +231,30 @@ def test_pmap_over_2_and_8_devices_matches_1_device():
   assert [runs[c]['refusal'] for c in (1, 2)] == [None, None]
   assert 'batch_size=12 does not divide evenly over 8 devices' in (
       runs[8]['refusal'])
+
+
+def test_no_recompilation_after_the_first_step(tmp_path, mock_tfds):
+  compiled = []
+
+  class Recorder(logging.Handler):
+
+    def emit(self, record):
+      if record.getMessage().startswith('Compiling '):
+        compiled.append(record.getMessage())
+
+  recorder = Recorder()
+  jax_logger = logging.getLogger('jax')
+  jax_logger.addHandler(recorder)
+  # 9 steps with log, eval (a padded last batch) and checkpoint steps among
+  # them; the train and eval steps must each compile exactly once. pmap's
+  # compiled functions go by one name, so they are told apart by their batch.
+  config = tiny_config(num_train_steps=9, eval_every_steps=3, log_every_steps=2,
+                       batch_size=16, eval_batch_size=48)
+  try:
+    with jax.log_compiles(), mock_tfds(num_examples=70):
+      _train(config, tmp_path)
+  finally:
+    jax_logger.removeHandler(recorder)
+  train_batch, eval_batch = 'uint8[1,16,32,32,3]', 'uint8[1,48,32,32,3]'
+  assert sum(train_batch in m for m in compiled) == 1, compiled
+  assert sum(eval_batch in m for m in compiled) == 1, compiled

@@ -1,0 +1,85 @@
+"""Two processes with two CPU devices each train as one process with four.
+
+The processes meet through the JAX coordinator on localhost and talk through
+gloo CPU collectives: the same code path as hosts of a TPU pod or GPU cluster.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from reliability_test import FINAL_STEP, TINY_RUN, _logged_scalars, _saved
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def _run(workdir, num_processes, kill_at=None):
+  """tiny_run.py over 4 CPU devices in `num_processes` processes."""
+  env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=(
+      f'--xla_force_host_platform_device_count={4 // num_processes}'))
+  command = [sys.executable, TINY_RUN, str(workdir)]
+  if kill_at:
+    command.append(f'--kill_at={kill_at}')
+  if num_processes > 1:
+    command += [f'--coordinator_address=localhost:{_free_port()}',
+                f'--num_processes={num_processes}']
+  logs = [workdir.parent / f'{workdir.name}.{kill_at}.{i}.log'
+          for i in range(num_processes)]
+  processes = []
+  for i, log in enumerate(logs):
+    with open(log, 'w') as stderr:  # A file: a pipe would fill and block.
+      processes.append(subprocess.Popen(
+          command + ([f'--process_id={i}'] if num_processes > 1 else []),
+          cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr))
+  codes = [p.wait(timeout=400) for p in processes]
+  expected = -signal.SIGKILL if kill_at else 0
+  for code, log in zip(codes, logs):
+    assert code == expected, log.read_text()[-3000:]
+  return logs[0].read_text()
+
+
+def _assert_same_training(a, b):
+  losses_a = {k: v for k, v in _logged_scalars(a).items()
+              if k[0] in ('train_loss', 'eval_accuracy')}
+  losses_b = {k: v for k, v in _logged_scalars(b).items()
+              if k[0] in ('train_loss', 'eval_accuracy')}
+  assert losses_a.keys() == losses_b.keys() and len(losses_a) > FINAL_STEP
+  for key in losses_a:
+    np.testing.assert_allclose(losses_a[key], losses_b[key], rtol=1e-5)
+  params_a, params_b = _saved(a, FINAL_STEP), _saved(b, FINAL_STEP)
+  assert params_a.keys() == params_b.keys()
+  for key in params_a:
+    np.testing.assert_allclose(params_a[key], params_b[key], rtol=1e-4,
+                               atol=1e-5, err_msg=key)
+
+
+@pytest.fixture(scope='module')
+def one_process(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('one_process')
+  _run(workdir, 1)
+  return workdir
+
+
+def test_two_processes_train_like_one(one_process, tmp_path):
+  stderr = _run(tmp_path, 2)
+  assert 'Process 0 of 2; 2 local and 4 global devices' in stderr
+  _assert_same_training(tmp_path, one_process)
+
+
+@pytest.mark.parametrize('first,then', [(2, 1), (1, 2)])
+def test_checkpoints_move_between_process_counts(one_process, tmp_path, first,
+                                                 then):
+  _run(tmp_path, first, kill_at='step:4')
+  stderr = _run(tmp_path, then)
+  assert 'Resuming from the checkpoint at step' in stderr
+  _assert_same_training(tmp_path, one_process)
