@@ -5,7 +5,8 @@ Offline, on the prepared copy beside the checkout:
     --config.tfds_data_dir=../shared/data/tfds
 Online, drop the last flag. Other sizes: --config=configs/baseline_cifar10.py:S/4
 
-Results: docs/RESULTS.md.
+Measured (docs/TRAINING.md): with --config.num_epochs=1, 39.71% test accuracy
+on CIFAR-10 (JPEG copy), 2-core CPU. Longer runs: not measured yet.
 """
 
 from mixer_jax import config_lib

@@ -4,7 +4,7 @@ Where tfds can download CIFAR-100 (no offline copy exists here):
   python train.py --config=configs/baseline_cifar100.py --workdir=/tmp/b100
 With a prepared data dir: add --config.tfds_data_dir=DIR.
 
-Results: docs/RESULTS.md.
+Results: not measured yet; CIFAR-100 cannot be downloaded on the machines here.
 """
 
 from mixer_jax import config_lib

@@ -6,7 +6,8 @@ Offline, on the prepared copy beside the checkout:
 Online, drop the last flag. A 5x5 kernel: --config.model.stem.kernel_size=5;
 the pooling variant: --config.model.stem.type=avgpool.
 
-Results: docs/RESULTS.md.
+Measured (docs/TRAINING.md): with --config.num_epochs=1, 40.10% test accuracy
+on CIFAR-10 (JPEG copy), 2-core CPU. Longer runs: not measured yet.
 """
 
 from mixer_jax import config_lib
