@@ -169,7 +169,7 @@ def train_step(state, batch, rng, *, config, schedule):
 
 
 def eval_step(state, batch, *, config):
-  """Loss and accuracy sums over the real (unmasked) examples of a batch."""
+  """EvalMetrics of the real (unmasked) examples, gathered over devices."""
   logits = state.apply_fn({'params': state.params},
                           _normalize(config, batch['image']), train=False)
   labels = batch['label']
