@@ -6,6 +6,9 @@ A config file is a thin `get_config(arg)` that names the dataset and the stem;
   python train.py --config=configs/hybrid_cifar10.py:S/4 --workdir=...
 """
 
+import importlib.util
+import pathlib
+
 import ml_collections
 from ml_collections import config_dict
 
@@ -123,6 +126,31 @@ def get_config(dataset='cifar10', variant='nano', stem_type='none'):
   config.checkpoint_every_steps = -1  # -1: once per epoch.
   config.keep_checkpoints = 3
   config.on_non_finite = 'stop'
+  return config
+
+
+def load_python_file(path):
+  """A config or grid file, loaded as a module; it is user code."""
+  spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def load_config_file(path, variant=None):
+  """`get_config(variant)` of a config file, as `--config=PATH:VARIANT` does."""
+  module = load_python_file(path)
+  return module.get_config() if variant is None else module.get_config(variant)
+
+
+def override(config, overrides):
+  """Sets dotted fields: override(c, {'model.stem.kernel_size': 5})."""
+  for key, value in overrides.items():
+    *parents, leaf = key.split('.')
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = value
   return config
 
 

@@ -1,9 +1,10 @@
 """Shared test helpers."""
 
-import importlib.util
 import pathlib
 
 import pytest
+
+from mixer_jax import config_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((REPO / 'configs').glob('*.py'))
@@ -11,11 +12,7 @@ SHARED_TFDS = REPO.parent / 'shared' / 'data' / 'tfds'
 
 
 def load_config(path, arg=None):
-  """Loads `get_config` from a config file, as config_flags does."""
-  spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config() if arg is None else module.get_config(arg)
+  return config_lib.load_config_file(path, arg)
 
 
 @pytest.fixture
@@ -45,13 +42,7 @@ def tiny_config(**overrides):
 
 def override(config, **overrides):
   """Sets dotted fields, e.g. override(c, **{'model.stem.type': 'none'})."""
-  for key, value in overrides.items():
-    *parents, leaf = key.split('.')
-    node = config
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
-  return config
+  return config_lib.override(config, overrides)
 
 
 @pytest.fixture

@@ -1,0 +1,109 @@
+r"""Runs a named grid of training runs into one directory, one workdir a run.
+
+  python -m mixer_jax.sweep --grid=grids/small_data.py --root=runs/small_data \
+    --set=tfds_data_dir=../shared/data/tfds
+
+A grid file defines `get_grid()` returning a list of runs, each a dict with a
+unique `name`, a `config` file and its `overrides` (dotted field -> value);
+`grid()` builds the usual configs x seeds x fractions product. Stopped and
+started again, the sweep skips finished runs (those with a `result.json`) and
+resumes unfinished ones from their checkpoints.
+"""
+
+import itertools
+import json
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mixer_jax import config_lib
+from mixer_jax import flops
+from mixer_jax import train
+
+FLAGS = flags.FLAGS
+
+
+def grid(config_files, seeds, train_fractions, overrides=None, suffix=''):
+  """Every config x seed x fraction. Seed `s` fixes both the training subset
+  and the data order, so runs of two configs with one seed are paired."""
+  runs = []
+  for config_file, seed, fraction in itertools.product(
+      config_files, seeds, train_fractions):
+    name = (f'{os.path.basename(config_file)[:-3]}{suffix}'
+            f'_frac{fraction:g}_seed{seed}')
+    runs.append({'name': name, 'config': config_file, 'overrides': {
+        'seed': seed, 'subset_seed': seed, 'train_fraction': fraction,
+        **(overrides or {})}})
+  return runs
+
+
+def _load_grid(path):
+  runs = config_lib.load_python_file(path).get_grid()
+  names = [r['name'] for r in runs]
+  if len(set(names)) != len(names):
+    raise config_lib.ConfigError(f'{path}: run names must be unique.')
+  return runs
+
+
+def run_all(grid_file, root, common_overrides=None):
+  """Trains every unfinished run of the grid; returns their results."""
+  results = []
+  for run in _load_grid(grid_file):
+    workdir = os.path.join(root, run['name'])
+    result_file = os.path.join(workdir, 'result.json')
+    if os.path.exists(result_file):
+      logging.info('%s: finished, skipped.', run['name'])
+      with open(result_file) as f:
+        results.append(json.load(f))
+      continue
+    config = config_lib.load_config_file(run['config'])
+    config_lib.override(config, {**run['overrides'],
+                                 **(common_overrides or {})})
+    logging.info('%s: training in %s.', run['name'], workdir)
+    metrics = train.train_and_evaluate(config, workdir)
+    result = {'name': run['name'], 'config': run['config'],
+              'overrides': run['overrides'], 'eval': metrics,
+              'num_params': _num_params(config),
+              'gflops': flops.forward_flops(config.model, config.image_size,
+                                            config.num_classes) / 1e9}
+    with open(result_file + '.tmp', 'w') as f:
+      json.dump(result, f, indent=1)
+    os.replace(result_file + '.tmp', result_file)  # Finished means complete.
+    results.append(result)
+  return results
+
+
+def _num_params(config):
+  shapes = jax.eval_shape(lambda: train.create_model(config).init(
+      jax.random.PRNGKey(0),
+      jnp.zeros((1, config.image_size, config.image_size, 3)), train=False))
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))
+
+
+def _parse_value(text):
+  try:
+    return json.loads(text)
+  except json.JSONDecodeError:
+    return text
+
+
+def main(argv):
+  del argv
+  common = dict(item.split('=', 1) for item in FLAGS.set)
+  run_all(FLAGS.grid, FLAGS.root,
+          {k: _parse_value(v) for k, v in common.items()})
+
+
+if __name__ == '__main__':
+  # Defined here, so that tests can import this module beside others.
+  flags.DEFINE_string('grid', None, 'A grid file under grids/.')
+  flags.DEFINE_string('root', None, 'One directory for the whole grid.')
+  flags.DEFINE_multi_string('set', [], 'FIELD=VALUE overrides for every run, '
+                            'e.g. tfds_data_dir=../shared/data/tfds.')
+  flags.mark_flags_as_required(['grid', 'root'])
+  app.run(main)
