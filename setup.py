@@ -23,11 +23,13 @@ setuptools.setup(
         # tfds 4.9.10 needs it to prepare datasets but does not declare it.
         'importlib_resources>=6',
         'absl-py>=2',
+        'matplotlib>=3.8,<4',  # The experiment report's and benchmarks' plots.
+        'scipy>=1.11',  # The report's confidence intervals.
         'numpy>=2',
     ],
     extras_require={
         'test': ['pytest>=8', 'pytest-xdist>=3'],
         # The PyTorch peer in benchmarks/; never needed to train.
-        'bench': ['torch==2.13.0', 'matplotlib>=3.8'],
+        'bench': ['torch==2.13.0'],
     },
 )
