@@ -137,9 +137,12 @@ def plot(runs, out):
 
 def main(argv):
   del argv
-  os.makedirs(FLAGS.out, exist_ok=True)
   runs = load_runs(FLAGS.root)
+  if not runs:
+    raise app.UsageError(f'No finished runs (*/result.json) under '
+                         f'--root={FLAGS.root}; run mixer_jax.sweep first.')
   table = results_table(runs)
+  os.makedirs(FLAGS.out, exist_ok=True)
   with open(os.path.join(FLAGS.out, 'results.md'), 'w') as f:
     f.write(table)
   plot(runs, FLAGS.out)

@@ -94,6 +94,9 @@ def _parse_value(text):
 
 def main(argv):
   del argv
+  if not os.path.isfile(FLAGS.grid):
+    raise app.UsageError(f'--grid={FLAGS.grid} is not a file; pass a grid '
+                         f'file such as grids/small_data.py.')
   common = dict(item.split('=', 1) for item in FLAGS.set)
   run_all(FLAGS.grid, FLAGS.root,
           {k: _parse_value(v) for k, v in common.items()})
