@@ -66,6 +66,8 @@ class Checkpoints:
     A damaged newest checkpoint is reported and skipped for the one before.
     """
     steps = sorted(self.latest.all_steps(), reverse=True)
+    target = jax.tree.map(ocp.utils.to_shape_dtype_struct,
+                          flax.serialization.to_state_dict(template))
     for step in steps:
       saved_model = self._restore_model(step)
       if saved_model != self._fingerprint:
@@ -75,8 +77,6 @@ class Checkpoints:
             f'{_describe(self._fingerprint)}. Use a new --workdir, or the '
             f'config that made those checkpoints.')
       try:
-        target = jax.tree.map(ocp.utils.to_shape_dtype_struct,
-                              flax.serialization.to_state_dict(template))
         restored = self.latest.restore(
             step, args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(target)))
@@ -91,8 +91,9 @@ class Checkpoints:
       return flax.serialization.from_state_dict(template, restored['state'])
     if steps:
       raise CheckpointError(
-          f'Every checkpoint in {self.latest.directory} is damaged (steps '
-          f'{steps}). Move that directory away to start afresh.')
+          f'Every checkpoint in {self.latest.directory} was damaged (steps '
+          f'{steps}); they are kept in {self._damaged_dir}. Running again '
+          f'starts afresh.')
     return None
 
   def _set_aside(self, step):
