@@ -75,18 +75,10 @@ def parse_flags(argv):
   return rest
 
 
-class _QuietOrbax(logging.logging.Filter):
-  """Keeps orbax's per-save INFO chatter out of the training log."""
-
-  def filter(self, record):
-    return (record.levelno >= logging.logging.WARNING or
-            '/orbax/' not in record.pathname)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_QuietOrbax())
+  checkpointing.quiet_orbax_logs()
   try:
     distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address,
                            FLAGS.num_processes, FLAGS.process_id)

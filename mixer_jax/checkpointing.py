@@ -32,10 +32,23 @@ def _model_fingerprint(config):
                                 'model': model}))
 
 
+class _QuietOrbax(logging.logging.Filter):
+
+  def filter(self, record):
+    return (record.levelno >= logging.logging.WARNING or
+            '/orbax/' not in record.pathname)
+
+
+def quiet_orbax_logs():
+  """Keeps orbax's per-save INFO chatter out of the absl log."""
+  logging.get_absl_handler().addFilter(_QuietOrbax())
+
+
 class Checkpoints:
   """Saves and restores host-side (unreplicated) train states in `workdir`."""
 
   def __init__(self, workdir, config):
+    workdir = os.path.abspath(workdir)  # orbax's async writes need it.
     self._fingerprint = _model_fingerprint(config)
     self._damaged_dir = os.path.join(workdir, 'damaged_checkpoints')
     self.latest = ocp.CheckpointManager(

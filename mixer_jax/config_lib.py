@@ -33,6 +33,7 @@ STEM_NORMS = ('none', 'layernorm')
 STEM_PLACEMENTS = ('between', 'after')
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 ON_NON_FINITE = ('stop', 'skip')
+EVAL_SPLITS = ('validation', 'test', 'train_clean')
 
 
 class ConfigError(ValueError):
@@ -86,13 +87,21 @@ def get_config(dataset='cifar10', variant='nano', stem_type='none'):
   # default (~/tensorflow_datasets or $TFDS_DATA_DIR).
   config.tfds_data_dir = config_dict.placeholder(str)
   # Small-data experiments: a class-balanced subset of the training split,
-  # chosen by `subset_seed`. A fraction in (0, 1], or a count when > 0.
+  # chosen by `subset_seed`. A fraction of the whole split in (0, 1] (so 0.1
+  # is 5,000 CIFAR images with or without a validation hold-out), or a count
+  # when > 0. Drawn from the images not held out for validation.
   config.train_fraction = 1.0
   config.train_count = 0
   config.subset_seed = 0
-  # Held out from the end of the training split for tuning; 0: evaluate on
-  # the test split.
+  # Held out from the end of the training split, for any choice that is tuned.
   config.validation_size = 0
+  # Evaluated at every eval step, logged as `{split}_loss`, `{split}_accuracy`:
+  # 'validation' (needs validation_size > 0), 'test', and 'train_clean' (the
+  # first `train_clean_size` training images without augmentation: the
+  # train - test gap measures overfitting). The first split picks the best
+  # checkpoint; tune on 'validation' and list it first.
+  config.eval_splits = ('test',)
+  config.train_clean_size = 5000
 
   config.model = model_config(variant, stem_type)
   config.compute_dtype = 'float32'
@@ -221,6 +230,20 @@ def validate(config):
   if config.validation_size < 0:
     raise ConfigError(f'config.validation_size={config.validation_size} must '
                       f'be >= 0.')
+  if not config.eval_splits:
+    raise ConfigError(f'config.eval_splits is empty; list one or more of '
+                      f'{list(EVAL_SPLITS)}.')
+  for split in config.eval_splits:
+    _check_choice('eval_splits', split, EVAL_SPLITS)
+  if len(set(config.eval_splits)) != len(config.eval_splits):
+    raise ConfigError(f'config.eval_splits={config.eval_splits} names a '
+                      f'split twice.')
+  if 'validation' in config.eval_splits and not config.validation_size:
+    raise ConfigError("config.eval_splits has 'validation' but "
+                      'config.validation_size is 0; hold some images out, '
+                      'e.g. --config.validation_size=5000.')
+  if 'train_clean' in config.eval_splits:
+    _check_positive('train_clean_size', config.train_clean_size)
   for field, value in (('batch_size', config.batch_size),
                        ('eval_batch_size', config.eval_batch_size),
                        ('optimizer.learning_rate',

@@ -80,27 +80,40 @@ def _check_download_host(builder):
 
 
 def load(config):
-  """(train, eval) Splits as `config` asks: subset, validation hold-out."""
+  """(train Split, {eval split name: Split}) as `config` asks.
+
+  Validation is held out from the end of the training split first; the
+  training subset is then drawn from the rest.
+  """
   builder = _builder(config.dataset, config.tfds_data_dir)
   try:
     train = _read_split(builder, 'train')
-    evaluation = (None if config.validation_size else
-                  _read_split(builder, 'test'))
+    test = (_read_split(builder, 'test') if 'test' in config.eval_splits
+            else None)
   except Exception as e:  # pylint: disable=broad-except
     raise DataError(
         f'Could not read {config.dataset!r} from {builder.data_dir} '
         f'({type(e).__name__}: {e}). The files may be damaged: delete that '
         f'directory and prepare it again.') from e
+  split_size = len(train)
+  validation = None
   if config.validation_size:
-    if config.validation_size >= len(train):
+    if config.validation_size >= split_size:
       raise DataError(f'config.validation_size={config.validation_size} '
-                      f'leaves no training data out of {len(train)} images.')
-    evaluation = _take(train, np.arange(len(train) - config.validation_size,
-                                        len(train)))
-    train = _take(train, np.arange(len(train) - config.validation_size))
-  train = _take(train, balanced_subset(train.labels, config.train_fraction,
-                                       config.train_count, config.subset_seed))
-  return train, evaluation
+                      f'leaves no training data out of {split_size} images.')
+    validation = _take(train, np.arange(split_size - config.validation_size,
+                                        split_size))
+    train = _take(train, np.arange(split_size - config.validation_size))
+  subset_size = config.train_count or (
+      round(config.train_fraction * split_size)
+      if config.train_fraction < 1.0 else 0)
+  train = _take(train, balanced_subset(train.labels, count=subset_size,
+                                       seed=config.subset_seed))
+  evals = {'validation': validation, 'test': test}
+  if 'train_clean' in config.eval_splits:
+    evals['train_clean'] = _take(
+        train, np.arange(min(config.train_clean_size, len(train))))
+  return train, {name: evals[name] for name in config.eval_splits}
 
 
 def _take(split, indices):

@@ -1,12 +1,20 @@
-r"""Reads a sweep's runs and writes the figures and the results table.
+r"""Reads a sweep's runs and writes docs/RESULTS.md with its figures and tables.
 
-  python -m mixer_jax.report --root=runs/small_data --out=docs/results
+  python -m mixer_jax.report --root=runs/small_data --grid=grids/small_data.py \
+    --out=docs
 
-(a) loss_curves.png: training and eval loss, baseline vs hybrid, one seed;
-(b) accuracy_vs_fraction.png: final test accuracy, mean +- std over seeds;
-(c) results.md: per model and training fraction, parameters and overhead,
+reads every finished run's result.json and TensorBoard logs under --root and
+writes a summary of them, docs/results/runs.json, small enough to commit. From
+that summary alone (`--summary=docs/results/runs.json` instead of --root, to
+regenerate without the runs) it writes
+
+(a) results/loss_curves.png: training and validation loss, baseline vs hybrid;
+(b) results/accuracy_vs_fraction.png: final test accuracy, mean +- std;
+(c) RESULTS.md: per model and training fraction, parameters and overhead,
     GFLOPs, final and best test accuracy, the train - test accuracy gap, and
-    the paired (by seed) hybrid - baseline difference with a 95% interval.
+    the paired (by seed) hybrid - baseline difference with a 95% interval;
+    then the differences in words, and the conclusion from
+    results/conclusion.md, which a person writes.
 """
 
 import collections
@@ -22,10 +30,15 @@ import scipy.stats
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
+from mixer_jax import config_lib
+
 FLAGS = flags.FLAGS
 
 _NAME = re.compile(r'(?P<model>.+)_frac(?P<fraction>[0-9.e-]+)_seed(?P<seed>\d+)$')
 BASELINE = 'baseline_cifar10'
+HYBRID = 'hybrid_cifar10'
+# The logged curves that the summary keeps; the rest (speed) stays in the logs.
+_CURVES = ('train_', 'validation_', 'test_')
 
 
 def logged_scalars(workdir):
@@ -36,10 +49,11 @@ def logged_scalars(workdir):
   return {tag: [(e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
                 for e in accumulator.Tensors(tag)]
           for tag in accumulator.Tags()['tensors']
-          if tag.startswith(('train_', 'eval_'))}
+          if not tag.startswith('_hparams_')}
 
 
 def load_runs(root):
+  """Every finished run under `root`, with its curves."""
   runs = []
   for result_file in sorted(pathlib.Path(root).glob('*/result.json')):
     result = json.loads(result_file.read_text())
@@ -47,7 +61,9 @@ def load_runs(root):
     scalars = logged_scalars(result_file.parent)
     runs.append({**result, 'model': match['model'],
                  'fraction': float(match['fraction']),
-                 'seed': int(match['seed']), 'scalars': scalars})
+                 'seed': int(match['seed']),
+                 'scalars': {tag: values for tag, values in scalars.items()
+                             if tag.startswith(_CURVES)}})
   return runs
 
 
@@ -67,91 +83,206 @@ def paired_difference(model_acc, baseline_acc):
   return diffs.mean(), diffs.mean() - half, diffs.mean() + half, len(diffs)
 
 
-def results_table(runs):
+def _groups(runs):
   groups = collections.defaultdict(list)
   for run in runs:
     groups[run['model'], run['fraction']].append(run)
+  # Per fraction: baseline, hybrid, then the ablations.
+  order = lambda key: (key[1], key[0] != BASELINE, key[0] != HYBRID, key[0])
+  return dict(sorted(groups.items(), key=lambda item: order(item[0])))
+
+
+def _paired_vs_baseline(groups, model, fraction):
+  if model == BASELINE or (BASELINE, fraction) not in groups:
+    return None
+  final = lambda group: {r['seed']: r['eval']['test_accuracy'] for r in group}
+  return paired_difference(final(groups[model, fraction]),
+                           final(groups[BASELINE, fraction]))
+
+
+def _points(paired):
+  mean, low, high, n = paired
+  return f'{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}], n={n}'
+
+
+def results_table(runs):
+  """The Markdown table (c), one row per model and training fraction."""
+  groups = _groups(runs)
   baseline_params = next((r['num_params'] for r in runs
                           if r['model'] == BASELINE), None)
   lines = ['| model | train fraction | n seeds | parameters | overhead | '
            'GFLOPs/img | final test acc % | best test acc % | train − test '
            'gap (points) | − baseline, paired, 95% CI (points) |',
            '|---|---|---|---|---|---|---|---|---|---|']
-  for (model, fraction), group in sorted(groups.items()):
-    final = [r['eval']['accuracy'] for r in group]
-    best = [max(v for _, v in r['scalars']['eval_accuracy']) for r in group]
-    gap = [r['scalars']['train_accuracy'][-1][1] - r['eval']['accuracy']
-           for r in group]
+  for (model, fraction), group in groups.items():
+    final = [r['eval']['test_accuracy'] for r in group]
+    best = [max(v for _, v in r['scalars']['test_accuracy']) for r in group]
+    gaps = [r['eval']['train_clean_accuracy'] - r['eval']['test_accuracy']
+            for r in group if 'train_clean_accuracy' in r['eval']]
     params = group[0]['num_params']
     overhead = (f'{100 * (params / baseline_params - 1):+.2f}%'
                 if baseline_params else '')
-    diff = ''
-    if model != BASELINE and (BASELINE, fraction) in groups:
-      paired = paired_difference(
-          {r['seed']: r['eval']['accuracy'] for r in group},
-          {r['seed']: r['eval']['accuracy']
-           for r in groups[BASELINE, fraction]})
-      if paired:
-        mean, low, high, n = paired
-        diff = (f'{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}], '
-                f'n={n}')
+    paired = _paired_vs_baseline(groups, model, fraction)
     lines.append(
         f'| {model} | {fraction:g} | {len(group)} | {params:,} | {overhead} | '
         f'{group[0]["gflops"]:.3f} | {_mean_std(final)} | {_mean_std(best)} | '
-        f'{100 * np.mean(gap):.1f} | {diff} |')
+        f'{_mean_std(gaps) if gaps else "n/a"} | '
+        f'{_points(paired) if paired else ""} |')
   return '\n'.join(lines) + '\n'
 
 
+def differences_in_words(runs):
+  """One line per fraction: the hybrid's paired difference and its interval."""
+  groups = _groups(runs)
+  lines = []
+  for model, fraction in groups:
+    paired = _paired_vs_baseline(groups, model, fraction)
+    if model == HYBRID and paired:
+      mean, low, high, n = paired
+      excludes_zero = 'excludes' if low > 0 or high < 0 else 'includes'
+      lines.append(
+          f'- {fraction:g} of train: hybrid − baseline = {100 * mean:+.2f} '
+          f'points of final test accuracy, 95% CI [{100 * low:+.2f}, '
+          f'{100 * high:+.2f}] over n={n} paired seeds (the interval '
+          f'{excludes_zero} zero).')
+  return '\n'.join(lines) + '\n' if lines else 'No paired runs yet.\n'
+
+
 def plot(runs, out):
+  """Writes the figures (a) and (b) into `out`."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fraction = min((r['fraction'] for r in runs), key=lambda f: abs(f - 0.1))
+  eval_loss = ('validation_loss' if all(
+      'validation_loss' in r['scalars'] for r in runs
+      if r['fraction'] == fraction) else 'test_loss')
+  colors = {}
   fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
   for run in runs:
-    if run['fraction'] == fraction and run['seed'] == 0:
-      for ax, tag in zip(axes, ('train_loss', 'eval_loss')):
+    if run['fraction'] == fraction and run['model'] in (BASELINE, HYBRID):
+      first_seed = run['model'] not in colors
+      color = colors.setdefault(run['model'], f'C{len(colors)}')
+      for ax, tag in zip(axes, ('train_loss', eval_loss)):
         steps, values = zip(*run['scalars'][tag])
-        ax.plot(steps, values, label=run['model'])
-  for ax, title in zip(axes, ('training loss', 'test loss')):
-    ax.set(title=f'{title}, {fraction:g} of train, seed 0', xlabel='step')
+        ax.plot(steps, values, color=color, alpha=0.8,
+                label=run['model'] if first_seed else None)
+  for ax, title in zip(axes, ('training loss (augmented batches)',
+                              eval_loss.replace('_', ' '))):
+    ax.set(title=f'{title}, {fraction:g} of train', xlabel='step')
     ax.legend()
+  fig.suptitle('CIFAR-10 (JPEG copy), one line per seed')
   fig.tight_layout()
   fig.savefig(os.path.join(out, 'loss_curves.png'), dpi=100)
 
   fig, ax = plt.subplots(figsize=(6, 4))
   by_model = collections.defaultdict(lambda: collections.defaultdict(list))
   for run in runs:
-    by_model[run['model']][run['fraction']].append(run['eval']['accuracy'])
+    by_model[run['model']][run['fraction']].append(
+        run['eval']['test_accuracy'])
   for model, fractions in sorted(by_model.items()):
     xs = sorted(fractions)
     ax.errorbar(xs, [100 * np.mean(fractions[x]) for x in xs],
                 yerr=[100 * np.std(fractions[x]) for x in xs], marker='o',
                 capsize=3, label=model)
   ax.set(xscale='log', xlabel='fraction of the training set',
-         ylabel='test accuracy (%), mean ± std', title='CIFAR-10 (JPEG copy)')
+         ylabel='final test accuracy (%), mean ± std',
+         title='CIFAR-10 (JPEG copy)')
   ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(os.path.join(out, 'accuracy_vs_fraction.png'), dpi=100)
 
 
+def unfinished(runs, grid_file):
+  """Names of the grid's runs that have no result yet."""
+  done = {r['name'] for r in runs}
+  return [r['name'] for r in config_lib.load_python_file(grid_file).get_grid()
+          if r['name'] not in done]
+
+
+def results_markdown(runs, grid_file, conclusion):
+  """docs/RESULTS.md: provenance, the table, the figures, the conclusion."""
+  machines = sorted({r.get('machine', 'not recorded') for r in runs})
+  dates = sorted(r.get('finished', '?') for r in runs)
+  missing = unfinished(runs, grid_file)
+  not_run = f'- Not run yet: {", ".join(missing)}.\n' if missing else ''
+  return f"""# Results: does locality help the Mixer on small data?
+
+Generated by `python -m mixer_jax.report` from the runs of `{grid_file}`;
+do not edit by hand. All accuracies are on **CIFAR-10 (JPEG copy)**: the
+offline copy in `../shared/data` went through JPEG once, so they are not
+comparable to published CIFAR-10 figures, only to each other.
+
+```bash
+python -m mixer_jax.sweep --grid={grid_file} --root=runs/small_data \\
+  --set=tfds_data_dir=../shared/data/tfds
+python -m mixer_jax.report --root=runs/small_data --grid={grid_file} --out=docs
+# or, from the committed summary of those runs:
+python -m mixer_jax.report --summary=docs/results/runs.json \\
+  --grid={grid_file} --out=docs
+```
+
+- Machine: {'; '.join(machines)}.
+- Runs finished between {dates[0]} and {dates[-1]}; {len(runs)} of
+  {len(runs) + len(missing)} runs of the grid are done.
+{not_run}
+
+## Hybrid − baseline
+
+{differences_in_words(runs)}
+## Table
+
+Final: after the last epoch. Best: the highest test accuracy over the run's
+evaluations, which peeks at the test set and is optimistic. Train − test gap:
+accuracy on 2,000 of the run's own training images without augmentation,
+minus test accuracy, at the end (higher: more overfitting). Paired
+differences use the same training subset and data order for both models.
+
+{results_table(runs)}
+## Figures
+
+![loss curves](results/loss_curves.png)
+
+![test accuracy against training fraction](results/accuracy_vs_fraction.png)
+
+## Conclusion
+
+{conclusion}
+"""
+
+
 def main(argv):
   del argv
-  runs = load_runs(FLAGS.root)
+  if bool(FLAGS.root) == bool(FLAGS.summary):
+    raise app.UsageError('Pass either --root (a sweep directory) or --summary '
+                         '(a runs.json written from one).')
+  if FLAGS.root:
+    runs = load_runs(FLAGS.root)
+  else:
+    runs = json.loads(pathlib.Path(FLAGS.summary).read_text())
   if not runs:
     raise app.UsageError(f'No finished runs (*/result.json) under '
                          f'--root={FLAGS.root}; run mixer_jax.sweep first.')
-  table = results_table(runs)
-  os.makedirs(FLAGS.out, exist_ok=True)
-  with open(os.path.join(FLAGS.out, 'results.md'), 'w') as f:
-    f.write(table)
-  plot(runs, FLAGS.out)
-  print(table)
+  results_dir = os.path.join(FLAGS.out, 'results')
+  os.makedirs(results_dir, exist_ok=True)
+  if FLAGS.root:
+    with open(os.path.join(results_dir, 'runs.json'), 'w') as f:
+      json.dump(runs, f, indent=0)
+  plot(runs, results_dir)
+  conclusion_file = pathlib.Path(results_dir, 'conclusion.md')
+  conclusion = (conclusion_file.read_text() if conclusion_file.exists() else
+                'Not written yet: a person writes it in results/conclusion.md '
+                'beside this file, and runs the report again.\n')
+  markdown = results_markdown(runs, FLAGS.grid, conclusion)
+  with open(os.path.join(FLAGS.out, 'RESULTS.md'), 'w') as f:
+    f.write(markdown)
+  print(markdown)
 
 
 if __name__ == '__main__':
   # Defined here, so that tests can import this module beside others.
   flags.DEFINE_string('root', None, 'The sweep directory.')
-  flags.DEFINE_string('out', None, 'Where figures and results.md go.')
-  flags.mark_flags_as_required(['root', 'out'])
+  flags.DEFINE_string('summary', None, 'Or: a runs.json the report wrote.')
+  flags.DEFINE_string('grid', 'grids/small_data.py', 'The sweep\'s grid file.')
+  flags.DEFINE_string('out', 'docs', 'Where RESULTS.md and results/ go.')
   app.run(main)

@@ -10,9 +10,11 @@ started again, the sweep skips finished runs (those with a `result.json`) and
 resumes unfinished ones from their checkpoints.
 """
 
+import datetime
 import itertools
 import json
 import os
+import platform
 
 from absl import app
 from absl import flags
@@ -21,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mixer_jax import checkpointing
 from mixer_jax import config_lib
 from mixer_jax import flops
 from mixer_jax import train
@@ -30,10 +33,13 @@ FLAGS = flags.FLAGS
 
 def grid(config_files, seeds, train_fractions, overrides=None, suffix=''):
   """Every config x seed x fraction. Seed `s` fixes both the training subset
-  and the data order, so runs of two configs with one seed are paired."""
+  and the data order, so runs of two configs with one seed are paired.
+
+  Ordered fraction, seed, config: a sweep stopped early leaves complete pairs.
+  """
   runs = []
-  for config_file, seed, fraction in itertools.product(
-      config_files, seeds, train_fractions):
+  for fraction, seed, config_file in itertools.product(
+      train_fractions, seeds, config_files):
     name = (f'{os.path.basename(config_file)[:-3]}{suffix}'
             f'_frac{fraction:g}_seed{seed}')
     runs.append({'name': name, 'config': config_file, 'overrides': {
@@ -70,7 +76,9 @@ def run_all(grid_file, root, common_overrides=None):
               'overrides': run['overrides'], 'eval': metrics,
               'num_params': _num_params(config),
               'gflops': flops.forward_flops(config.model, config.image_size,
-                                            config.num_classes) / 1e9}
+                                            config.num_classes) / 1e9,
+              'finished': datetime.date.today().isoformat(),
+              'machine': _machine()}
     with open(result_file + '.tmp', 'w') as f:
       json.dump(result, f, indent=1)
     os.replace(result_file + '.tmp', result_file)  # Finished means complete.
@@ -85,6 +93,18 @@ def _num_params(config):
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))
 
 
+def _machine():
+  """What the run trained on, for the results' record."""
+  cpu = platform.machine()
+  if os.path.exists('/proc/cpuinfo'):
+    with open('/proc/cpuinfo') as f:
+      cpu = next((line.split(':', 1)[1].strip() for line in f
+                  if line.startswith('model name')), cpu)
+  devices = jax.devices()
+  return (f'{len(devices)} {devices[0].device_kind} device(s) in '
+          f'{jax.process_count()} process(es); host: {os.cpu_count()} x {cpu}')
+
+
 def _parse_value(text):
   try:
     return json.loads(text)
@@ -97,6 +117,7 @@ def main(argv):
   if not os.path.isfile(FLAGS.grid):
     raise app.UsageError(f'--grid={FLAGS.grid} is not a file; pass a grid '
                          f'file such as grids/small_data.py.')
+  checkpointing.quiet_orbax_logs()
   common = dict(item.split('=', 1) for item in FLAGS.set)
   run_all(FLAGS.grid, FLAGS.root,
           {k: _parse_value(v) for k, v in common.items()})

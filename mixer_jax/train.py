@@ -188,6 +188,14 @@ def evaluate(p_eval_step, state, split, batch_size):
   return result
 
 
+def evaluate_splits(p_eval_step, state, splits, batch_size):
+  """{'{split}_{metric}': value} over every split of {name: Split}."""
+  return {f'{name}_{metric}': float(value)
+          for name, split in splits.items()
+          for metric, value in evaluate(p_eval_step, state, split,
+                                        batch_size).compute().items()}
+
+
 def check_non_finite(state, on_non_finite):
   """Raises NonFiniteError if a step was non-finite and the config says stop."""
   record = jax.device_get(jax_utils.unreplicate(state.non_finite))
@@ -250,11 +258,12 @@ def check_data(config, num_train_examples):
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Trains, evaluates and checkpoints; resumes from `workdir` if it can.
 
-  Returns the final EvalMetrics' computed values.
+  Returns the final evaluation, {'{split}_{metric}': value} for every split
+  of `config.eval_splits`.
   """
   config_lib.validate(config)
   check_run(config, workdir)
-  train_split, eval_split = input_pipeline.load(config)
+  train_split, eval_splits = input_pipeline.load(config)
   check_data(config, len(train_split))
   steps_per_epoch, num_train_steps, eval_every, checkpoint_every = run_length(
       config, len(train_split))
@@ -273,8 +282,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   if start_step == 0:
     writer.write_hparams(dict(flax.traverse_util.flatten_dict(
         config.to_dict(), sep='.')))
-  logging.info('%d training and %d eval images; %d steps of %d images, '
-               '%d steps per epoch.', len(train_split), len(eval_split),
+  logging.info('%d training images; evaluation on %s; %d steps of %d '
+               'images, %d steps per epoch.', len(train_split),
+               ', '.join(f'{name} ({len(split)})'
+                         for name, split in eval_splits.items()),
                num_train_steps, config.batch_size, steps_per_epoch)
 
   p_train_step = jax.pmap(
@@ -294,7 +305,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
   # Per-step metrics stay on the device until a log step: no host sync.
   metric_updates = []
-  eval_summary = None
+  eval_metrics = None
+  best_metric = f'{config.eval_splits[0]}_accuracy'
   log_start = (time.perf_counter(), start_step)
   try:
     for step in range(start_step + 1, num_train_steps + 1):
@@ -328,13 +340,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         checkpoints.save(host_state, step)
       if is_eval:
         with report_progress.timed('eval'):
-          eval_summary = evaluate(p_eval_step, state, eval_split,
-                                  config.eval_batch_size).compute()
-        writer.write_scalars(step, {f'eval_{k}': v
-                                    for k, v in eval_summary.items()})
-        logging.info('step %d: eval accuracy %.4f on %d images', step,
-                     eval_summary['accuracy'], len(eval_split))
-        checkpoints.save_if_best(host_state, step, eval_summary['accuracy'])
+          eval_metrics = evaluate_splits(p_eval_step, state, eval_splits,
+                                         config.eval_batch_size)
+        writer.write_scalars(step, eval_metrics)
+        logging.info('step %d: %s', step, ', '.join(
+            f'{k} {v:.4f}' for k, v in eval_metrics.items()))
+        checkpoints.save_if_best(host_state, step, eval_metrics[best_metric])
       # Start of the next interval: not counting eval and checkpoint time.
       if step % config.log_every_steps == 0:
         log_start = (time.perf_counter(), step)
@@ -342,7 +353,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     checkpoints.wait_until_finished()
     checkpoints.close()
     writer.flush()
-  if eval_summary is None:  # Resumed at the end: evaluate what was restored.
-    eval_summary = evaluate(p_eval_step, state, eval_split,
-                            config.eval_batch_size).compute()
-  return jax.tree.map(float, eval_summary)
+  if eval_metrics is None:  # Resumed at the end: evaluate what was restored.
+    eval_metrics = evaluate_splits(p_eval_step, state, eval_splits,
+                                   config.eval_batch_size)
+  return eval_metrics

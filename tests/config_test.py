@@ -85,6 +85,12 @@ def hybrid_config(**overrides):
     ({'num_train_steps': 0}, 'num_train_steps=0 must be > 0'),
     ({'compute_dtype': 'float16'}, "compute_dtype='float16'"),
     ({'label_smoothing': 1.0}, 'label_smoothing=1.0'),
+    ({'eval_splits': ()}, 'eval_splits is empty'),
+    ({'eval_splits': ('test', 'val')}, "eval_splits='val' is not allowed"),
+    ({'eval_splits': ('test', 'test')}, 'names a split twice'),
+    ({'eval_splits': ('validation',)}, 'validation_size is 0'),
+    ({'eval_splits': ('train_clean',), 'train_clean_size': 0},
+     'train_clean_size=0 must be > 0'),
 ])
 def test_inconsistent_configs_are_rejected_naming_the_field(overrides,
                                                             message):

@@ -50,9 +50,9 @@ def _run(workdir, num_processes, kill_at=None):
 
 def _assert_same_training(a, b):
   losses_a = {k: v for k, v in _logged_scalars(a).items()
-              if k[0] in ('train_loss', 'eval_accuracy')}
+              if k[0] in ('train_loss', 'test_accuracy')}
   losses_b = {k: v for k, v in _logged_scalars(b).items()
-              if k[0] in ('train_loss', 'eval_accuracy')}
+              if k[0] in ('train_loss', 'test_accuracy')}
   assert losses_a.keys() == losses_b.keys() and len(losses_a) > FINAL_STEP
   for key in losses_a:
     np.testing.assert_allclose(losses_a[key], losses_b[key], rtol=1e-5)

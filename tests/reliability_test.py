@@ -76,7 +76,7 @@ def test_same_config_and_seed_give_identical_runs(uninterrupted, tmp_path):
   _assert_bitwise_equal(_saved(tmp_path, FINAL_STEP),
                         _saved(uninterrupted, FINAL_STEP))
   scalars = _logged_scalars(tmp_path)
-  assert ('eval_accuracy', FINAL_STEP) in scalars
+  assert ('test_accuracy', FINAL_STEP) in scalars
   assert ('train_loss', 1) in scalars
   assert scalars == _logged_scalars(uninterrupted)
 
@@ -199,7 +199,7 @@ def test_non_finite_steps_can_be_skipped_and_counted(tmp_path, mock_tfds,
                        **{'augment.crop_padding': 0})
   with mock_tfds(num_examples=64):
     result = train.train_and_evaluate(config, str(tmp_path))
-  assert np.isfinite(result['loss'])
+  assert np.isfinite(result['test_loss'])
   state = _saved(tmp_path, 8)
   assert state["['non_finite']['count']"] == 1
   assert state["['non_finite']['first_step']"] == 5

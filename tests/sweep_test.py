@@ -1,6 +1,8 @@
 """The sweep runner: a grid into one directory, finished runs skipped."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +16,8 @@ from conftest import REPO
 TINY = {'model.patches.size': (8, 8), 'model.hidden_dim': 16,
         'model.num_blocks': 1, 'model.tokens_mlp_dim': 8,
         'model.channels_mlp_dim': 16, 'batch_size': 8, 'eval_batch_size': 16,
-        'num_train_steps': 2, 'log_every_steps': 1}
+        'num_train_steps': 2, 'log_every_steps': 1,
+        'eval_splits': ('test', 'train_clean'), 'train_clean_size': 8}
 
 
 def test_committed_grid_is_complete_and_paired():
@@ -41,8 +44,8 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
   with mock_tfds(num_examples=40):
     results = sweep.run_all(str(grid_file), str(tmp_path / 'runs'))
   assert [r['name'] for r in results] == [
-      'baseline_cifar10_frac0.5_seed0', 'baseline_cifar10_frac0.5_seed1',
-      'hybrid_cifar10_frac0.5_seed0', 'hybrid_cifar10_frac0.5_seed1']
+      'baseline_cifar10_frac0.5_seed0', 'hybrid_cifar10_frac0.5_seed0',
+      'baseline_cifar10_frac0.5_seed1', 'hybrid_cifar10_frac0.5_seed1']
   assert all((tmp_path / 'runs' / r['name'] / 'result.json').exists()
              for r in results)
 
@@ -64,10 +67,41 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
   c = 16  # The stem's parameters, over the baseline's.
   assert (int(hybrid[3].replace(',', '')) - int(baseline[3].replace(',', ''))
           == 9 * c + c + c * c + c)
+  gap = [r['eval']['train_clean_accuracy'] - r['eval']['test_accuracy']
+         for r in runs if r['model'] == 'hybrid_cifar10']
+  assert hybrid[8] == report._mean_std(gap)
   assert hybrid[-1].endswith('n=2') and baseline[-1] == ''
-  report.plot(runs, str(tmp_path))
-  assert (tmp_path / 'loss_curves.png').stat().st_size > 0
-  assert (tmp_path / 'accuracy_vs_fraction.png').stat().st_size > 0
+
+  # The CLI writes a summary, and the summary alone regenerates the results.
+  grid_arg = f'--grid={grid_file}'
+  _report_cli(f'--root={tmp_path / "runs"}', grid_arg, f'--out={tmp_path}')
+  results = (tmp_path / 'RESULTS.md').read_text()
+  assert 'CIFAR-10 (JPEG copy)' in results and table[2] in results
+  assert '4 of\n  4 runs of the grid are done' in results
+  assert 'hybrid − baseline' in results and 'n=2 paired seeds' in results
+  assert (tmp_path / 'results' / 'loss_curves.png').stat().st_size > 0
+  assert (tmp_path / 'results' / 'accuracy_vs_fraction.png').stat().st_size > 0
+  (tmp_path / 'again').mkdir()
+  _report_cli(f'--summary={tmp_path / "results" / "runs.json"}', grid_arg,
+              f'--out={tmp_path / "again"}')
+  assert (tmp_path / 'again' / 'RESULTS.md').read_text() == results
+
+
+def _report_cli(*args):
+  subprocess.run([sys.executable, '-m', 'mixer_jax.report', *args], cwd=REPO,
+                 check=True, capture_output=True)
+
+
+def test_differences_in_words_say_whether_the_interval_excludes_zero():
+  def run(model, seed, accuracy):
+    return {'model': model, 'fraction': 0.1, 'seed': seed,
+            'eval': {'test_accuracy': accuracy}}
+  runs = [run('baseline_cifar10', s, 0.5) for s in range(3)] + [
+      run('hybrid_cifar10', s, a) for s, a in enumerate((0.52, 0.53, 0.54))]
+  assert report.differences_in_words(runs) == (
+      '- 0.1 of train: hybrid − baseline = +3.00 points of final test '
+      'accuracy, 95% CI [+0.52, +5.48] over n=3 paired seeds (the interval '
+      'excludes zero).\n')
 
 
 def test_paired_difference_and_its_interval():

@@ -15,6 +15,7 @@ import pytest
 
 from mixer_jax import config_lib
 from mixer_jax import input_pipeline
+from mixer_jax import report
 from mixer_jax import train
 from conftest import REPO, tiny_config
 
@@ -80,10 +81,22 @@ def test_tiny_run_on_mock_data_writes_logs_and_checkpoints(tmp_path, mock_tfds):
   config = tiny_config()
   with mock_tfds(num_examples=70):
     result = _train(config, tmp_path)
-  assert result['accuracy'] >= 0.0 and np.isfinite(result['loss'])
+  assert sorted(result) == ['test_accuracy', 'test_loss']
+  assert 0.0 <= result['test_accuracy'] <= 1.0
+  assert np.isfinite(result['test_loss'])
   assert any(f.startswith('events.out.tfevents') for f in os.listdir(tmp_path))
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['3', '6']
   assert os.listdir(tmp_path / 'best')
+
+
+def test_a_relative_workdir_gets_its_checkpoints(tmp_path, mock_tfds,
+                                                 monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  with mock_tfds(num_examples=70):
+    _train(tiny_config(), 'relative/workdir')
+  workdir = tmp_path / 'relative' / 'workdir'
+  assert sorted(os.listdir(workdir / 'checkpoints')) == ['3', '6']
+  assert os.listdir(workdir / 'best')
 
 
 def test_cifar100_config_trains_on_mock_data(tmp_path, mock_tfds):
@@ -91,7 +104,7 @@ def test_cifar100_config_trains_on_mock_data(tmp_path, mock_tfds):
   config.dataset, config.num_classes = 'cifar100', 100
   with mock_tfds(num_examples=40):
     result = _train(config, tmp_path)
-  assert np.isfinite(result['loss'])
+  assert np.isfinite(result['test_loss'])
 
 
 def test_tiny_run_on_the_shared_cifar10_copy_evaluates_all_10000(
@@ -113,6 +126,47 @@ def test_tiny_run_on_the_shared_cifar10_copy_evaluates_all_10000(
   finally:
     train.evaluate = original
   assert evaluated == [10_000]
+
+
+def test_eval_splits_on_the_shared_copy_are_disjoint_and_sized_as_asked(
+    shared_tfds_dir):
+  config = tiny_config(tfds_data_dir=shared_tfds_dir, train_fraction=0.1,
+                       validation_size=5000, train_clean_size=2000,
+                       eval_splits=('validation', 'test', 'train_clean'))
+  train_split, evals = input_pipeline.load(config)
+  assert list(evals) == ['validation', 'test', 'train_clean']
+  # A fraction of the whole split, drawn from what validation leaves.
+  assert len(train_split) == 5000
+  assert np.all(np.bincount(train_split.labels) == 500)
+  assert len(evals['validation']) == 5000 and len(evals['test']) == 10_000
+  np.testing.assert_array_equal(evals['train_clean'].images,
+                                train_split.images[:2000])
+  train_rows = {row.tobytes() for row in train_split.images}
+  assert not any(row.tobytes() in train_rows
+                 for row in evals['validation'].images)
+
+
+def test_every_eval_split_is_logged_and_the_first_picks_the_best(
+    tmp_path, mock_tfds, monkeypatch):
+  config = tiny_config(validation_size=16, train_clean_size=8,
+                       eval_splits=('validation', 'test', 'train_clean'))
+  chosen_on = []
+  original = train.checkpointing.Checkpoints.save_if_best
+
+  def recording_save_if_best(self, state, step, accuracy):
+    chosen_on.append(accuracy)
+    return original(self, state, step, accuracy)
+
+  monkeypatch.setattr(train.checkpointing.Checkpoints, 'save_if_best',
+                      recording_save_if_best)
+  with mock_tfds(num_examples=70):
+    result = _train(config, tmp_path)
+  assert sorted(result) == sorted(f'{split}_{metric}' for split in (
+      'validation', 'test', 'train_clean') for metric in ('accuracy', 'loss'))
+  assert chosen_on[-1] == result['validation_accuracy']
+  logged = report.logged_scalars(tmp_path)
+  for split in ('validation', 'test', 'train_clean'):
+    assert logged[f'{split}_accuracy'][-1] == (6, result[f'{split}_accuracy'])
 
 
 def test_evaluation_counts_every_example_once():
