@@ -16,6 +16,7 @@ import pytest
 
 from mixer_jax import checkpointing
 from mixer_jax import input_pipeline
+from mixer_jax import report
 from mixer_jax import train
 from conftest import REPO, tiny_config
 
@@ -55,19 +56,10 @@ def uninterrupted(tmp_path_factory):
   return workdir
 
 
-def _logged_scalars(workdir):
-  """{(tag, step): value} from the TensorBoard logs, less the timings."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  scalars = {}
-  for path in pathlib.Path(workdir).glob('events.out.tfevents*'):
-    for event in tf.compat.v1.train.summary_iterator(str(path)):
-      for value in event.summary.value:
-        if (value.metadata.plugin_data.plugin_name != 'scalars' or
-            value.tag.endswith(('_per_sec', 'uptime')) or
-            'timing' in value.tag):
-          continue
-        scalars[value.tag, event.step] = tf.make_ndarray(value.tensor).item()
-  return scalars
+def _logged_metrics(workdir):
+  """{tag: [(step, value), ...]} from the TensorBoard logs, less the timings."""
+  return {tag: values for tag, values in report.logged_scalars(workdir).items()
+          if not tag.endswith(('_per_sec', 'uptime')) and 'timing' not in tag}
 
 
 def test_same_config_and_seed_give_identical_runs(uninterrupted, tmp_path):
@@ -75,10 +67,10 @@ def test_same_config_and_seed_give_identical_runs(uninterrupted, tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   _assert_bitwise_equal(_saved(tmp_path, FINAL_STEP),
                         _saved(uninterrupted, FINAL_STEP))
-  scalars = _logged_scalars(tmp_path)
-  assert ('test_accuracy', FINAL_STEP) in scalars
-  assert ('train_loss', 1) in scalars
-  assert scalars == _logged_scalars(uninterrupted)
+  metrics = _logged_metrics(tmp_path)
+  assert FINAL_STEP in dict(metrics['test_accuracy'])
+  assert 1 in dict(metrics['train_loss'])
+  assert metrics == _logged_metrics(uninterrupted)
 
 
 # Saves are asynchronous: a kill soon after one started may leave it
@@ -101,13 +93,16 @@ def test_sigkill_then_restart_matches_an_uninterrupted_run_bit_for_bit(
                         _saved(uninterrupted, FINAL_STEP))
 
 
+def _damage(checkpoint_dir):
+  for path in checkpoint_dir.rglob('*'):
+    if path.is_file() and 'state' in path.parts and path.stat().st_size > 0:
+      path.write_bytes(b'\0' * 7)  # Truncated and zeroed.
+
+
 def test_damaged_latest_checkpoint_is_reported_and_the_previous_used(
     uninterrupted, tmp_path):
   shutil.copytree(uninterrupted, tmp_path, dirs_exist_ok=True)
-  latest = tmp_path / 'checkpoints' / str(FINAL_STEP)
-  for path in latest.rglob('*'):
-    if path.is_file() and 'state' in path.parts and path.stat().st_size > 0:
-      path.write_bytes(b'\0' * 7)  # Truncated and zeroed.
+  _damage(tmp_path / 'checkpoints' / str(FINAL_STEP))
   restarted = _tiny_run(tmp_path)
   assert restarted.returncode == 0, restarted.stderr[-3000:]
   assert f'Checkpoint at step {FINAL_STEP}' in restarted.stderr
@@ -117,6 +112,28 @@ def test_damaged_latest_checkpoint_is_reported_and_the_previous_used(
           (tmp_path / 'damaged_checkpoints').iterdir()] == [str(FINAL_STEP)]
   _assert_bitwise_equal(_saved(tmp_path, FINAL_STEP),
                         _saved(uninterrupted, FINAL_STEP))
+
+
+def test_when_every_checkpoint_is_damaged_all_are_kept_and_it_says_so(
+    uninterrupted, tmp_path):
+  shutil.copytree(uninterrupted, tmp_path, dirs_exist_ok=True)
+  steps = sorted(p.name for p in (tmp_path / 'checkpoints').iterdir())
+  for step in steps:
+    _damage(tmp_path / 'checkpoints' / step)
+  config = tiny_config(num_train_steps=FINAL_STEP)
+  template = train.create_train_state(
+      config, train.create_model(config),
+      train.create_optimizer(config, lambda _: 1e-3), jax.random.PRNGKey(0))
+  checkpoints = checkpointing.Checkpoints(str(tmp_path), config)
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    checkpoints.restore_latest(template)
+  assert 'Every checkpoint' in str(error.value)
+  assert str(tmp_path / 'damaged_checkpoints') in str(error.value)
+  assert sorted(p.name.split('.')[0] for p in
+                (tmp_path / 'damaged_checkpoints').iterdir()) == steps
+  # Running again starts afresh, as the message says.
+  assert checkpoints.restore_latest(template) is None
+  checkpoints.close()
 
 
 def test_checkpoint_of_another_model_is_refused_and_kept(uninterrupted,
