@@ -203,7 +203,9 @@ def unfinished(runs, grid_file):
 def results_markdown(runs, grid_file, conclusion):
   """docs/RESULTS.md: provenance, the table, the figures, the conclusion."""
   machines = sorted({r.get('machine', 'not recorded') for r in runs})
-  dates = sorted(r.get('finished', '?') for r in runs)
+  dates = sorted({r.get('finished', '?') for r in runs})
+  when = (f'on {dates[0]}' if len(dates) == 1 else
+          f'between {dates[0]} and {dates[-1]}')
   missing = unfinished(runs, grid_file)
   not_run = f'- Not run yet: {", ".join(missing)}.\n' if missing else ''
   return f"""# Results: does locality help the Mixer on small data?
@@ -223,7 +225,7 @@ python -m mixer_jax.report --summary=docs/results/runs.json \\
 ```
 
 - Machine: {'; '.join(machines)}.
-- Runs finished between {dates[0]} and {dates[-1]}; {len(runs)} of
+- Runs finished {when}; {len(runs)} of
   {len(runs) + len(missing)} runs of the grid are done.
 {not_run}
 
