@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from reliability_test import FINAL_STEP, TINY_RUN, _logged_scalars, _saved
+from reliability_test import FINAL_STEP, TINY_RUN, _logged_metrics, _saved
 
 
 def _free_port():
@@ -49,13 +49,17 @@ def _run(workdir, num_processes, kill_at=None):
 
 
 def _assert_same_training(a, b):
-  losses_a = {k: v for k, v in _logged_scalars(a).items()
-              if k[0] in ('train_loss', 'test_accuracy')}
-  losses_b = {k: v for k, v in _logged_scalars(b).items()
-              if k[0] in ('train_loss', 'test_accuracy')}
-  assert losses_a.keys() == losses_b.keys() and len(losses_a) > FINAL_STEP
-  for key in losses_a:
-    np.testing.assert_allclose(losses_a[key], losses_b[key], rtol=1e-5)
+  curves_a, curves_b = ({tag: dict(values)  # The last value of each step.
+                         for tag, values in _logged_metrics(run).items()
+                         if tag in ('train_loss', 'test_accuracy')}
+                        for run in (a, b))
+  assert curves_a.keys() == curves_b.keys() == {'train_loss', 'test_accuracy'}
+  assert sum(map(len, curves_a.values())) > FINAL_STEP
+  for tag, curve in curves_a.items():
+    assert curve.keys() == curves_b[tag].keys()
+    np.testing.assert_allclose([curve[s] for s in sorted(curve)],
+                               [curves_b[tag][s] for s in sorted(curve)],
+                               rtol=1e-5)
   params_a, params_b = _saved(a, FINAL_STEP), _saved(b, FINAL_STEP)
   assert params_a.keys() == params_b.keys()
   for key in params_a:
