@@ -8,9 +8,21 @@ unique `name`, a `config` file and its `overrides` (dotted field -> value);
 `grid()` builds the usual configs x seeds x fractions product. Stopped and
 started again, the sweep skips finished runs (those with a `result.json`) and
 resumes unfinished ones from their checkpoints.
+
+Several sweep processes can share one `--root`, e.g. one per core or one per
+machine on a shared filesystem with POSIX locks: each claims a run with an
+exclusive `flock` on `<workdir>/claim.lock` and skips runs claimed by another.
+The kernel drops the lock when its process exits, crash included, so a stopped
+worker never leaves a run blocked. On a 2-core CPU:
+
+  taskset -c 0 python -m mixer_jax.sweep --grid=... --root=... &
+  taskset -c 1 python -m mixer_jax.sweep --grid=... --root=... &
 """
 
+import contextlib
+
 import datetime
+import fcntl
 import itertools
 import json
 import os
@@ -57,33 +69,58 @@ def _load_grid(path):
 
 
 def run_all(grid_file, root, common_overrides=None):
-  """Trains every unfinished run of the grid; returns their results."""
+  """Trains every unfinished, unclaimed run; returns the finished runs' results.
+
+  Runs that another sweep process is training are skipped and left out.
+  """
   results = []
   for run in _load_grid(grid_file):
     workdir = os.path.join(root, run['name'])
     result_file = os.path.join(workdir, 'result.json')
-    if os.path.exists(result_file):
-      logging.info('%s: finished, skipped.', run['name'])
-      with open(result_file) as f:
-        results.append(json.load(f))
-      continue
-    config = config_lib.load_config_file(run['config'])
-    config_lib.override(config, {**run['overrides'],
-                                 **(common_overrides or {})})
-    logging.info('%s: training in %s.', run['name'], workdir)
-    metrics = train.train_and_evaluate(config, workdir)
-    result = {'name': run['name'], 'config': run['config'],
-              'overrides': run['overrides'], 'eval': metrics,
-              'num_params': _num_params(config),
-              'gflops': flops.forward_flops(config.model, config.image_size,
-                                            config.num_classes) / 1e9,
-              'finished': datetime.date.today().isoformat(),
-              'machine': _machine()}
-    with open(result_file + '.tmp', 'w') as f:
-      json.dump(result, f, indent=1)
-    os.replace(result_file + '.tmp', result_file)  # Finished means complete.
-    results.append(result)
+    with _claim(workdir) as claimed:
+      if os.path.exists(result_file):
+        logging.info('%s: finished, skipped.', run['name'])
+        with open(result_file) as f:
+          results.append(json.load(f))
+      elif not claimed:
+        logging.info('%s: claimed by another sweep process, skipped.',
+                     run['name'])
+      else:
+        results.append(_train(run, workdir, common_overrides))
+        with open(result_file + '.tmp', 'w') as f:
+          json.dump(results[-1], f, indent=1)
+        os.replace(result_file + '.tmp', result_file)  # Finished = complete.
   return results
+
+
+@contextlib.contextmanager
+def _claim(workdir):
+  """Yields whether this process holds the run's lock, until the block ends."""
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, 'claim.lock'), 'a') as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      yield False
+      return
+    try:
+      yield True
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _train(run, workdir, common_overrides):
+  config = config_lib.load_config_file(run['config'])
+  config_lib.override(config, {**run['overrides'], **(common_overrides or {})})
+  logging.info('%s: training in %s.', run['name'], workdir)
+  metrics = train.train_and_evaluate(config, workdir)
+  return {'name': run['name'], 'config': run['config'],
+          'overrides': run['overrides'], 'eval': metrics,
+          'num_params': _num_params(config),
+          'gflops': flops.forward_flops(config.model, config.image_size,
+                                        config.num_classes) / 1e9,
+          'finished': datetime.date.today().isoformat(),
+          'machine': _machine()}
 
 
 def _num_params(config):
@@ -101,8 +138,12 @@ def _machine():
       cpu = next((line.split(':', 1)[1].strip() for line in f
                   if line.startswith('model name')), cpu)
   devices = jax.devices()
+  # A worker pinned to some cores (see the module docstring) trains slower.
+  usable = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (
+      os.cpu_count())
   return (f'{len(devices)} {devices[0].device_kind} device(s) in '
-          f'{jax.process_count()} process(es); host: {os.cpu_count()} x {cpu}')
+          f'{jax.process_count()} process(es); host: {os.cpu_count()} x {cpu}, '
+          f'{usable} usable by the run')
 
 
 def _parse_value(text):

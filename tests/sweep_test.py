@@ -1,5 +1,6 @@
 """The sweep runner: a grid into one directory, finished runs skipped."""
 
+import fcntl
 import json
 import subprocess
 import sys
@@ -85,6 +86,31 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
   _report_cli(f'--summary={tmp_path / "results" / "runs.json"}', grid_arg,
               f'--out={tmp_path / "again"}')
   assert (tmp_path / 'again' / 'RESULTS.md').read_text() == results
+
+
+def test_a_run_claimed_by_another_sweep_process_is_left_to_it(
+    tmp_path, mock_tfds):
+  grid_file = tmp_path / 'grid.py'
+  grid_file.write_text(
+      'from mixer_jax import sweep\n'
+      'def get_grid():\n'
+      f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r}]'
+      f', [0, 1], [0.5], {TINY!r})\n')
+  claimed = tmp_path / 'runs' / 'baseline_cifar10_frac0.5_seed0'
+  claimed.mkdir(parents=True)
+  # Another process's claim: a lock on a separate open file description.
+  with open(claimed / 'claim.lock', 'a') as other_worker:
+    fcntl.flock(other_worker, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with mock_tfds(num_examples=40):
+      results = sweep.run_all(str(grid_file), str(tmp_path / 'runs'))
+    assert [r['name'] for r in results] == ['baseline_cifar10_frac0.5_seed1']
+    assert not (claimed / 'result.json').exists()
+  # Released (as when that process exits), the run is trained by the next pass.
+  with mock_tfds(num_examples=40):
+    results = sweep.run_all(str(grid_file), str(tmp_path / 'runs'))
+  assert [r['name'] for r in results] == ['baseline_cifar10_frac0.5_seed0',
+                                          'baseline_cifar10_frac0.5_seed1']
+  assert (claimed / 'result.json').exists()
 
 
 def _report_cli(*args):
