@@ -67,8 +67,11 @@ def _config(variant='nano', stem='none', batch_size=128, **overrides):
   return config
 
 
-def train_step_row(config, peak, steps, warmup):
-  """Images/s and utilisation of the compiled, pmapped train step."""
+def compiled_step(config):
+  """The trainer's pmapped step on one fixed batch, as a no-argument call.
+
+  Returns (one_step, XLA's cost analysis, the optimised HLO text).
+  """
   schedule = train.learning_rate_schedule(config, 100, 1000)
   state = train.create_train_state(
       config, train.create_model(config),
@@ -84,7 +87,8 @@ def train_step_row(config, peak, steps, warmup):
       split, config.batch_size, 0)))
   key = jax_utils.replicate(jax.random.PRNGKey(0), axis_name=train.AXIS)
   state = jax_utils.replicate(state, axis_name=train.AXIS)
-  analysis = p_step.lower(state, batch, key).compile().cost_analysis()
+  compiled = p_step.lower(state, batch, key).compile()
+  analysis = compiled.cost_analysis()
   analysis = analysis[0] if isinstance(analysis, list) else analysis
   box = [state]
 
@@ -92,6 +96,12 @@ def train_step_row(config, peak, steps, warmup):
     box[0], metrics = p_step(box[0], batch, key)
     return metrics
 
+  return one_step, analysis, compiled.as_text()
+
+
+def train_step_row(config, peak, steps, warmup):
+  """Images/s and utilisation of the compiled, pmapped train step."""
+  one_step, analysis, _ = compiled_step(config)
   seconds = _median_seconds(one_step, steps, warmup)
   per_image = flops.train_flops(config.model, 32, config.num_classes)
   images_per_sec = config.batch_size / seconds
