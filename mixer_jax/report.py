@@ -218,6 +218,7 @@ comparable to published CIFAR-10 figures, only to each other.
 ```bash
 python -m mixer_jax.sweep --grid={grid_file} --root=runs/small_data \\
   --set=tfds_data_dir=../shared/data/tfds
+# on 2 cores: two such workers, prefixed `taskset -c 0` and `taskset -c 1`
 python -m mixer_jax.report --root=runs/small_data --grid={grid_file} --out=docs
 # or, from the committed summary of those runs:
 python -m mixer_jax.report --summary=docs/results/runs.json \\
