@@ -10,7 +10,8 @@ HLO, and sums the op times by the model part the instruction came from
 or convolution (library calls such as YNNPACK's, with whatever elementwise
 work they absorbed), elementwise and reductions, layout copies. A fusion
 counts for the op at its root. Prints the untraced step time, then the table
-in ms a step. Compare XLA flags by prefixing XLA_FLAGS=... to the command.
+in ms a step, and with --top=N the N costliest op families. Compare XLA flags by
+prefixing XLA_FLAGS=... to the command.
 """
 
 import collections
@@ -30,6 +31,7 @@ import run as benchmark  # benchmarks/run.py, beside this file.
 flags.DEFINE_string('model', 'nano', 'Model variant, e.g. nano or S/4.')
 flags.DEFINE_enum('stem', 'none', ['none', 'dwsep', 'avgpool'], 'Locality stem.')
 flags.DEFINE_integer('batch', 128, 'Batch size.')
+flags.DEFINE_integer('top', 0, 'Also list the N costliest op families.')
 FLAGS = flags.FLAGS
 
 # The first of these found in an instruction's op_name names its part.
@@ -51,8 +53,11 @@ def instruction_origins(hlo_text):
       part = next((p for p in PARTS if f'/{p}' in op_name), 'other model ops')
     else:
       part = 'loss, augmentation, optimizer'
-    if re.search(r'ynn_fusion|xnn_fusion|onednn|\bdot\(|convolution\(|'
-                 r'custom-call', name + ' ' + rest.split(',')[0]):
+    # `rest` starts with the result shape (an array or a tuple), then the op.
+    opcode = re.match(r'(?:\([^)]*\)|\S+)\s+([\w-]+)\(', rest)
+    opcode = opcode.group(1) if opcode else ''
+    if (re.search(r'ynn_fusion|xnn_fusion|onednn', name) or
+        opcode in ('dot', 'convolution', 'custom-call')):
       kind = 'matmul/conv'
     elif re.search(r'copy|transpose', name):
       kind = 'layout copies'
@@ -112,7 +117,19 @@ def main(_):
   sums = ' | '.join(f'**{sum(r[k] for r in table.values()):.1f}**'
                     for k in kinds)
   print(f'| **all** | {sums} | **{total:.1f}** | |')
-
+  if FLAGS.top:
+    # XLA numbers each instance of an op family: ynn_fusion.12, ynn_fusion.13.
+    families = collections.defaultdict(lambda: [0, 0.0])
+    for name, micros in times.items():
+      if name in origins:
+        family = families[re.sub(r'\.\d+$', '', name)]
+        family[0] += 1
+        family[1] += micros / steps / 1e3
+    print('\n| op family (optimised HLO) | ops | ms a step |\n|---|---|---|')
+    for family, (count, millis) in sorted(families.items(),
+                                          key=lambda item: -item[1][1]
+                                          )[:FLAGS.top]:
+      print(f'| {family} | {count} | {millis:.1f} |')
 
 if __name__ == '__main__':
   app.run(main)
