@@ -1,4 +1,4 @@
-r"""Where the train step's time goes: a profile, summed by model part and op kind.
+r"""Where the train step's time goes: op time by model part and op kind.
 
   python benchmarks/profile_step.py --stem=none --batch=128
   python benchmarks/profile_step.py --stem=dwsep --batch=128
@@ -10,8 +10,8 @@ HLO, and sums the op times by the model part the instruction came from
 or convolution (library calls such as YNNPACK's, with whatever elementwise
 work they absorbed), elementwise and reductions, layout copies. A fusion
 counts for the op at its root. Prints the untraced step time, then the table
-in ms a step, and with --top=N the N costliest op families. Compare XLA flags by
-prefixing XLA_FLAGS=... to the command.
+in ms a step, and with --top=N the N costliest op families. Compare XLA
+flags by prefixing XLA_FLAGS=... to the command.
 """
 
 import collections
@@ -27,9 +27,11 @@ from absl import flags
 import jax
 
 import run as benchmark  # benchmarks/run.py, beside this file.
+# run puts the repository on sys.path.
+from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
 flags.DEFINE_string('model', 'nano', 'Model variant, e.g. nano or S/4.')
-flags.DEFINE_enum('stem', 'none', ['none', 'dwsep', 'avgpool'], 'Locality stem.')
+flags.DEFINE_enum('stem', 'none', config_lib.STEM_TYPES, 'Locality stem.')
 flags.DEFINE_integer('batch', 128, 'Batch size.')
 flags.DEFINE_integer('top', 0, 'Also list the N costliest op families.')
 FLAGS = flags.FLAGS
@@ -94,14 +96,15 @@ def main(_):
   origins = instruction_origins(hlo_text)
   step_seconds = benchmark._median_seconds(one_step, steps=12, warmup=3)  # pylint: disable=protected-access
   steps = 5
-  times = traced_op_times(one_step, steps)
+  millis = {name: micros / steps / 1e3
+            for name, micros in traced_op_times(one_step, steps).items()
+            if name in origins}
   table = collections.defaultdict(collections.Counter)
-  for name, micros in times.items():
-    if name in origins:
-      part, kind = origins[name]
-      table[part][kind] += micros / steps / 1e3
+  for name, op_millis in millis.items():
+    part, kind = origins[name]
+    table[part][kind] += op_millis
   kinds = ('matmul/conv', 'elementwise/reductions', 'layout copies')
-  total = sum(sum(row.values()) for row in table.values())
+  total = sum(millis.values())
   print(f'{FLAGS.model}, stem {FLAGS.stem}, batch {FLAGS.batch} on '
         f'{jax.devices()[0].device_kind} ({os.cpu_count()} cores): the step '
         f'takes {1e3 * step_seconds:.1f} ms (median of 12, untraced), '
@@ -120,16 +123,15 @@ def main(_):
   if FLAGS.top:
     # XLA numbers each instance of an op family: ynn_fusion.12, ynn_fusion.13.
     families = collections.defaultdict(lambda: [0, 0.0])
-    for name, micros in times.items():
-      if name in origins:
-        family = families[re.sub(r'\.\d+$', '', name)]
-        family[0] += 1
-        family[1] += micros / steps / 1e3
+    for name, op_millis in millis.items():
+      family = families[re.sub(r'\.\d+$', '', name)]
+      family[0] += 1
+      family[1] += op_millis
     print('\n| op family (optimised HLO) | ops | ms a step |\n|---|---|---|')
-    for family, (count, millis) in sorted(families.items(),
-                                          key=lambda item: -item[1][1]
-                                          )[:FLAGS.top]:
-      print(f'| {family} | {count} | {millis:.1f} |')
+    costliest = sorted(families.items(), key=lambda item: -item[1][1])
+    for family, (count, family_millis) in costliest[:FLAGS.top]:
+      print(f'| {family} | {count} | {family_millis:.1f} |')
+
 
 if __name__ == '__main__':
   app.run(main)

@@ -20,7 +20,6 @@ worker never leaves a run blocked. On a 2-core CPU:
 """
 
 import contextlib
-
 import datetime
 import fcntl
 import itertools
@@ -139,8 +138,8 @@ def _machine():
                   if line.startswith('model name')), cpu)
   devices = jax.devices()
   # A worker pinned to some cores (see the module docstring) trains slower.
-  usable = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (
-      os.cpu_count())
+  usable = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+            else os.cpu_count())
   return (f'{len(devices)} {devices[0].device_kind} device(s) in '
           f'{jax.process_count()} process(es); host: {os.cpu_count()} x {cpu}, '
           f'{usable} usable by the run')
