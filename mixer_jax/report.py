@@ -10,11 +10,15 @@ regenerate without the runs) it writes
 
 (a) results/loss_curves.png: training and validation loss, baseline vs hybrid;
 (b) results/accuracy_vs_fraction.png: final test accuracy, mean +- std;
-(c) RESULTS.md: per model and training fraction, parameters and overhead,
-    GFLOPs, final and best test accuracy, the train - test accuracy gap, and
-    the paired (by seed) hybrid - baseline difference with a 95% interval;
-    then the differences in words, and the conclusion from
-    results/conclusion.md, which a person writes.
+(c) RESULTS.md: per model, training fraction and training length,
+    parameters and overhead, GFLOPs, final and best test accuracy, the
+    train - test accuracy gap, and the paired (by seed) difference from the
+    baseline with a 95% interval; then the differences in words (ablations
+    also against the hybrid), and the conclusion from results/conclusion.md,
+    which a person writes.
+
+A run's training length comes from its config file and grid overrides, so
+set training settings in the grid, not with the sweep's --set.
 """
 
 import collections
@@ -34,7 +38,8 @@ from mixer_jax import config_lib
 
 FLAGS = flags.FLAGS
 
-_NAME = re.compile(r'(?P<model>.+)_frac(?P<fraction>[0-9.e-]+)_seed(?P<seed>\d+)$')
+_NAME = re.compile(
+    r'(?P<model>.+)_frac(?P<fraction>[0-9.e-]+)_seed(?P<seed>\d+)$')
 BASELINE = 'baseline_cifar10'
 HYBRID = 'hybrid_cifar10'
 # The logged curves that the summary keeps; the rest (speed) stays in the logs.
@@ -67,54 +72,77 @@ def load_runs(root):
   return runs
 
 
+def _std(values):
+  """The sample standard deviation over seeds; 0 for one seed."""
+  return np.std(values, ddof=1) if len(values) > 1 else 0.0
+
+
 def _mean_std(values):
-  return (f'{100 * np.mean(values):.2f} ± {100 * np.std(values, ddof=1):.2f}'
+  return (f'{100 * np.mean(values):.2f} ± {100 * _std(values):.2f}'
           if len(values) > 1 else f'{100 * values[0]:.2f}')
 
 
-def paired_difference(model_acc, baseline_acc):
-  """Mean model - baseline over shared seeds, with a 95% t interval."""
-  seeds = sorted(set(model_acc) & set(baseline_acc))
-  diffs = np.array([model_acc[s] - baseline_acc[s] for s in seeds])
+def paired_difference(model_acc, reference_acc):
+  """(mean, low, high, n): model - reference over shared seeds, 95% t interval.
+
+  None without a shared seed; with one, low and high are None.
+  """
+  seeds = sorted(set(model_acc) & set(reference_acc))
+  diffs = np.array([model_acc[s] - reference_acc[s] for s in seeds])
   if len(diffs) < 2:
-    return None
+    return (diffs[0], None, None, 1) if len(diffs) else None
   half = scipy.stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(
       len(diffs))
   return diffs.mean(), diffs.mean() - half, diffs.mean() + half, len(diffs)
 
 
+def training_length(run):
+  """'40 epochs' or '2 steps', from the run's config file and overrides."""
+  config = config_lib.load_config_file(run['config'])
+  config_lib.override(config, run['overrides'])
+  if config.num_train_steps != -1:
+    return f'{config.num_train_steps} steps'
+  return f'{config.num_epochs:g} epochs'
+
+
 def _groups(runs):
+  """{(model, fraction, length): runs}: the runs that differ only in seed."""
   groups = collections.defaultdict(list)
   for run in runs:
-    groups[run['model'], run['fraction']].append(run)
+    groups[run['model'], run['fraction'], training_length(run)].append(run)
   # Per fraction: baseline, hybrid, then the ablations.
-  order = lambda key: (key[1], key[0] != BASELINE, key[0] != HYBRID, key[0])
+  order = lambda key: (key[1], key[2], key[0] != BASELINE, key[0] != HYBRID,
+                       key[0])
   return dict(sorted(groups.items(), key=lambda item: order(item[0])))
 
 
-def _paired_vs_baseline(groups, model, fraction):
-  if model == BASELINE or (BASELINE, fraction) not in groups:
+def _paired(groups, key, reference):
+  """`key`'s group against `reference` trained alike, paired by seed."""
+  model, fraction, length = key
+  if model == reference or (reference, fraction, length) not in groups:
     return None
   final = lambda group: {r['seed']: r['eval']['test_accuracy'] for r in group}
-  return paired_difference(final(groups[model, fraction]),
-                           final(groups[BASELINE, fraction]))
+  return paired_difference(final(groups[key]),
+                           final(groups[reference, fraction, length]))
 
 
 def _points(paired):
   mean, low, high, n = paired
+  if n == 1:
+    return f'{100 * mean:+.2f}, n=1'
   return f'{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}], n={n}'
 
 
 def results_table(runs):
-  """The Markdown table (c), one row per model and training fraction."""
+  """The Markdown table (c), a row per model, training fraction and length."""
   groups = _groups(runs)
   baseline_params = next((r['num_params'] for r in runs
                           if r['model'] == BASELINE), None)
-  lines = ['| model | train fraction | n seeds | parameters | overhead | '
-           'GFLOPs/img | final test acc % | best test acc % | train − test '
-           'gap (points) | − baseline, paired, 95% CI (points) |',
-           '|---|---|---|---|---|---|---|---|---|---|']
-  for (model, fraction), group in groups.items():
+  lines = ['| model | train fraction | length | n seeds | parameters | '
+           'overhead | GFLOPs/img | final test acc % | best test acc % | '
+           'train − test gap (points) | − baseline, paired, 95% CI (points) |',
+           '|---|---|---|---|---|---|---|---|---|---|---|']
+  for (model, fraction, length), group in groups.items():
     final = [r['eval']['test_accuracy'] for r in group]
     best = [max(v for _, v in r['scalars']['test_accuracy']) for r in group]
     gaps = [r['eval']['train_clean_accuracy'] - r['eval']['test_accuracy']
@@ -122,29 +150,39 @@ def results_table(runs):
     params = group[0]['num_params']
     overhead = (f'{100 * (params / baseline_params - 1):+.2f}%'
                 if baseline_params else '')
-    paired = _paired_vs_baseline(groups, model, fraction)
+    paired = _paired(groups, (model, fraction, length), BASELINE)
     lines.append(
-        f'| {model} | {fraction:g} | {len(group)} | {params:,} | {overhead} | '
-        f'{group[0]["gflops"]:.3f} | {_mean_std(final)} | {_mean_std(best)} | '
-        f'{_mean_std(gaps) if gaps else "n/a"} | '
+        f'| {model} | {fraction:g} | {length} | {len(group)} | {params:,} | '
+        f'{overhead} | {group[0]["gflops"]:.3f} | {_mean_std(final)} | '
+        f'{_mean_std(best)} | {_mean_std(gaps) if gaps else "n/a"} | '
         f'{_points(paired) if paired else ""} |')
   return '\n'.join(lines) + '\n'
 
 
 def differences_in_words(runs):
-  """One line per fraction: the hybrid's paired difference and its interval."""
+  """Each model's paired difference from the baseline, and each ablation's
+  from the hybrid, per training fraction and length, with its interval."""
   groups = _groups(runs)
   lines = []
-  for model, fraction in groups:
-    paired = _paired_vs_baseline(groups, model, fraction)
-    if model == HYBRID and paired:
+  for key in groups:
+    model, fraction, length = key
+    if model == BASELINE:
+      continue
+    references = (BASELINE,) if model == HYBRID else (BASELINE, HYBRID)
+    for reference in references:
+      paired = _paired(groups, key, reference)
+      if not paired:
+        continue
       mean, low, high, n = paired
-      excludes_zero = 'excludes' if low > 0 or high < 0 else 'includes'
-      lines.append(
-          f'- {fraction:g} of train: hybrid − baseline = {100 * mean:+.2f} '
-          f'points of final test accuracy, 95% CI [{100 * low:+.2f}, '
-          f'{100 * high:+.2f}] over n={n} paired seeds (the interval '
-          f'{excludes_zero} zero).')
+      if n == 1:
+        interval = 'on the one paired seed (no interval with n=1)'
+      else:
+        excludes_zero = 'excludes' if low > 0 or high < 0 else 'includes'
+        interval = (f'95% CI [{100 * low:+.2f}, {100 * high:+.2f}] over n={n} '
+                    f'paired seeds (the interval {excludes_zero} zero)')
+      lines.append(f'- {fraction:g} of train, {length}: {model} − {reference} '
+                   f'= {100 * mean:+.2f} points of final test accuracy, '
+                   f'{interval}.')
   return '\n'.join(lines) + '\n' if lines else 'No paired runs yet.\n'
 
 
@@ -176,18 +214,22 @@ def plot(runs, out):
   fig.savefig(os.path.join(out, 'loss_curves.png'), dpi=100)
 
   fig, ax = plt.subplots(figsize=(6, 4))
-  by_model = collections.defaultdict(lambda: collections.defaultdict(list))
-  for run in runs:
-    by_model[run['model']][run['fraction']].append(
-        run['eval']['test_accuracy'])
-  for model, fractions in sorted(by_model.items()):
+  # A line joins only the fractions trained alike.
+  series = collections.defaultdict(dict)
+  for (model, fraction, length), group in _groups(runs).items():
+    series[model, length][fraction] = [r['eval']['test_accuracy']
+                                       for r in group]
+  for (model, length), fractions in sorted(series.items()):
     xs = sorted(fractions)
     ax.errorbar(xs, [100 * np.mean(fractions[x]) for x in xs],
-                yerr=[100 * np.std(fractions[x]) for x in xs], marker='o',
-                capsize=3, label=model)
+                yerr=[100 * _std(fractions[x]) for x in xs], marker='o',
+                capsize=3, label=f'{model}, {length}')
+  fractions = sorted({r['fraction'] for r in runs})
   ax.set(xscale='log', xlabel='fraction of the training set',
          ylabel='final test accuracy (%), mean ± std',
          title='CIFAR-10 (JPEG copy)')
+  ax.set_xticks(fractions, [f'{100 * f:g}%' for f in fractions])
+  ax.minorticks_off()
   ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(os.path.join(out, 'accuracy_vs_fraction.png'), dpi=100)
@@ -202,7 +244,10 @@ def unfinished(runs, grid_file):
 
 def results_markdown(runs, grid_file, conclusion):
   """docs/RESULTS.md: provenance, the table, the figures, the conclusion."""
-  machines = sorted({r.get('machine', 'not recorded') for r in runs})
+  machines = collections.Counter(r.get('machine', 'not recorded')
+                                 for r in runs)
+  on_machines = '\n'.join(f'- {n} run(s) on: {machine}.'
+                          for machine, n in sorted(machines.items()))
   dates = sorted({r.get('finished', '?') for r in runs})
   when = (f'on {dates[0]}' if len(dates) == 1 else
           f'between {dates[0]} and {dates[-1]}')
@@ -225,12 +270,12 @@ python -m mixer_jax.report --summary=docs/results/runs.json \\
   --grid={grid_file} --out=docs
 ```
 
-- Machine: {'; '.join(machines)}.
+{on_machines}
 - Runs finished {when}; {len(runs)} of
   {len(runs) + len(missing)} runs of the grid are done.
 {not_run}
 
-## Hybrid − baseline
+## Paired differences
 
 {differences_in_words(runs)}
 ## Table

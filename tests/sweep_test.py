@@ -27,7 +27,8 @@ def test_committed_grid_is_complete_and_paired():
   names = [r['name'] for r in runs]
   assert len(names) == len(set(names)) == 24
   paired = [r for r in runs if r['overrides']['train_fraction'] == 0.1 and
-            r['name'].startswith(('baseline_cifar10_frac', 'hybrid_cifar10_frac'))]
+            r['name'].startswith(('baseline_cifar10_frac',
+                                  'hybrid_cifar10_frac'))]
   assert sorted(r['overrides']['seed'] for r in paired) == [0, 0, 1, 1, 2, 2]
   assert all(r['overrides']['subset_seed'] == r['overrides']['seed']
              for r in runs)
@@ -63,14 +64,14 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
   assert len(table) == 4
   baseline, hybrid = ([c.strip() for c in row.split('|')[1:-1]]
                       for row in table[2:])
-  assert baseline[:3] == ['baseline_cifar10', '0.5', '2']
-  assert hybrid[:3] == ['hybrid_cifar10', '0.5', '2']
+  assert baseline[:4] == ['baseline_cifar10', '0.5', '2 steps', '2']
+  assert hybrid[:4] == ['hybrid_cifar10', '0.5', '2 steps', '2']
   c = 16  # The stem's parameters, over the baseline's.
-  assert (int(hybrid[3].replace(',', '')) - int(baseline[3].replace(',', ''))
+  assert (int(hybrid[4].replace(',', '')) - int(baseline[4].replace(',', ''))
           == 9 * c + c + c * c + c)
   gap = [r['eval']['train_clean_accuracy'] - r['eval']['test_accuracy']
          for r in runs if r['model'] == 'hybrid_cifar10']
-  assert hybrid[8] == report._mean_std(gap)
+  assert hybrid[9] == report._mean_std(gap)
   assert hybrid[-1].endswith('n=2') and baseline[-1] == ''
 
   # The CLI writes a summary, and the summary alone regenerates the results.
@@ -79,7 +80,8 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
   results = (tmp_path / 'RESULTS.md').read_text()
   assert 'CIFAR-10 (JPEG copy)' in results and table[2] in results
   assert '4 of\n  4 runs of the grid are done' in results
-  assert 'hybrid − baseline' in results and 'n=2 paired seeds' in results
+  assert 'hybrid_cifar10 − baseline_cifar10' in results
+  assert 'n=2 paired seeds' in results
   assert (tmp_path / 'results' / 'loss_curves.png').stat().st_size > 0
   assert (tmp_path / 'results' / 'accuracy_vs_fraction.png').stat().st_size > 0
   (tmp_path / 'again').mkdir()
@@ -118,16 +120,42 @@ def _report_cli(*args):
                  check=True, capture_output=True)
 
 
+def _run(model, seed, accuracy, fraction=0.1, num_epochs=40.0):
+  return {'model': model, 'fraction': fraction, 'seed': seed,
+          'config': str(REPO / 'configs' / 'hybrid_cifar10.py'),
+          'overrides': {'num_epochs': num_epochs},
+          'eval': {'test_accuracy': accuracy}}
+
+
 def test_differences_in_words_say_whether_the_interval_excludes_zero():
-  def run(model, seed, accuracy):
-    return {'model': model, 'fraction': 0.1, 'seed': seed,
-            'eval': {'test_accuracy': accuracy}}
-  runs = [run('baseline_cifar10', s, 0.5) for s in range(3)] + [
-      run('hybrid_cifar10', s, a) for s, a in enumerate((0.52, 0.53, 0.54))]
+  runs = [_run('baseline_cifar10', s, 0.5) for s in range(3)] + [
+      _run('hybrid_cifar10', s, a) for s, a in enumerate((0.52, 0.53, 0.54))]
   assert report.differences_in_words(runs) == (
-      '- 0.1 of train: hybrid − baseline = +3.00 points of final test '
-      'accuracy, 95% CI [+0.52, +5.48] over n=3 paired seeds (the interval '
-      'excludes zero).\n')
+      '- 0.1 of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = +3.00 '
+      'points of final test accuracy, 95% CI [+0.52, +5.48] over n=3 paired '
+      'seeds (the interval excludes zero).\n')
+
+
+def test_ablations_are_compared_with_both_models_trained_alike():
+  runs = [_run('baseline_cifar10', 0, 0.50), _run('hybrid_cifar10', 0, 0.48),
+          _run('hybrid_cifar10_k5', 0, 0.47),
+          # Trained for another length: no pair with the others.
+          _run('hybrid_cifar10_k5', 1, 0.9, num_epochs=5.0)]
+  assert report.differences_in_words(runs).splitlines() == [
+      '- 0.1 of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = -2.00 '
+      'points of final test accuracy, on the one paired seed (no interval '
+      'with n=1).',
+      '- 0.1 of train, 40 epochs: hybrid_cifar10_k5 − baseline_cifar10 = '
+      '-3.00 points of final test accuracy, on the one paired seed (no '
+      'interval with n=1).',
+      '- 0.1 of train, 40 epochs: hybrid_cifar10_k5 − hybrid_cifar10 = -1.00 '
+      'points of final test accuracy, on the one paired seed (no interval '
+      'with n=1).']
+  groups = report._groups(runs)
+  assert list(groups) == [('baseline_cifar10', 0.1, '40 epochs'),
+                          ('hybrid_cifar10', 0.1, '40 epochs'),
+                          ('hybrid_cifar10_k5', 0.1, '40 epochs'),
+                          ('hybrid_cifar10_k5', 0.1, '5 epochs')]
 
 
 def test_paired_difference_and_its_interval():
@@ -136,4 +164,6 @@ def test_paired_difference_and_its_interval():
   assert n == 2 and mean == pytest.approx(0.02)
   half = 12.7062 * np.std([0.01, 0.03], ddof=1) / np.sqrt(2)
   assert (low, high) == pytest.approx((0.02 - half, 0.02 + half), rel=1e-4)
-  assert report.paired_difference({0: 0.5}, {0: 0.4}) is None
+  mean, low, high, n = report.paired_difference({0: 0.5, 1: 0.7}, {0: 0.4})
+  assert (n, low, high) == (1, None, None) and mean == pytest.approx(0.1)
+  assert report.paired_difference({1: 0.5}, {0: 0.4}) is None
