@@ -2,7 +2,8 @@ r"""Issue 7's CPU grid on CIFAR-10 (JPEG copy): does locality help on small data
 
   python -m mixer_jax.sweep --grid=grids/small_data.py --root=runs/small_data \
     --set=tfds_data_dir=../shared/data/tfds
-  python -m mixer_jax.report --root=runs/small_data --out=docs/results
+  python -m mixer_jax.report --root=runs/small_data --grid=grids/small_data.py \
+    --out=docs
 
 Baseline vs hybrid 3x3 on class-balanced 10%, 5% and 25% subsets of train
 (5,000, 2,500 and 12,500 images; 40 epochs), the stem's ablations at 10%, and
