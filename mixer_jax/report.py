@@ -105,8 +105,12 @@ def training_length(run):
   return f'{config.num_epochs:g} epochs'
 
 
-def _groups(runs):
-  """{(model, fraction, length): runs}: the runs that differ only in seed."""
+def group_runs(runs):
+  """{(model, fraction, length): runs}: the runs that differ only in seed.
+
+  The table, the paired differences and the figures all read these groups;
+  building them loads each run's config file, so it is done once per report.
+  """
   groups = collections.defaultdict(list)
   for run in runs:
     groups[run['model'], run['fraction'], training_length(run)].append(run)
@@ -133,11 +137,11 @@ def _points(paired):
   return f'{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}], n={n}'
 
 
-def results_table(runs):
+def results_table(groups):
   """The Markdown table (c), a row per model, training fraction and length."""
-  groups = _groups(runs)
-  baseline_params = next((r['num_params'] for r in runs
-                          if r['model'] == BASELINE), None)
+  baseline_params = next((group[0]['num_params']
+                          for (model, _, _), group in groups.items()
+                          if model == BASELINE), None)
   lines = ['| model | train fraction | length | n seeds | parameters | '
            'overhead | GFLOPs/img | final test acc % | best test acc % | '
            'train − test gap (points) | − baseline, paired, 95% CI (points) |',
@@ -159,10 +163,9 @@ def results_table(runs):
   return '\n'.join(lines) + '\n'
 
 
-def differences_in_words(runs):
+def differences_in_words(groups):
   """Each model's paired difference from the baseline, and each ablation's
   from the hybrid, per training fraction and length, with its interval."""
-  groups = _groups(runs)
   lines = []
   for key in groups:
     model, fraction, length = key
@@ -186,8 +189,9 @@ def differences_in_words(runs):
   return '\n'.join(lines) + '\n' if lines else 'No paired runs yet.\n'
 
 
-def plot(runs, out):
+def plot(groups, out):
   """Writes the figures (a) and (b) into `out`."""
+  runs = [run for group in groups.values() for run in group]
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -216,7 +220,7 @@ def plot(runs, out):
   fig, ax = plt.subplots(figsize=(6, 4))
   # A line joins only the fractions trained alike.
   series = collections.defaultdict(dict)
-  for (model, fraction, length), group in _groups(runs).items():
+  for (model, fraction, length), group in groups.items():
     series[model, length][fraction] = [r['eval']['test_accuracy']
                                        for r in group]
   for (model, length), fractions in sorted(series.items()):
@@ -242,8 +246,9 @@ def unfinished(runs, grid_file):
           if r['name'] not in done]
 
 
-def results_markdown(runs, grid_file, conclusion):
+def results_markdown(groups, grid_file, conclusion):
   """docs/RESULTS.md: provenance, the table, the figures, the conclusion."""
+  runs = [run for group in groups.values() for run in group]
   machines = collections.Counter(r.get('machine', 'not recorded')
                                  for r in runs)
   on_machines = '\n'.join(f'- {n} run(s) on: {machine}.'
@@ -277,7 +282,7 @@ python -m mixer_jax.report --summary=docs/results/runs.json \\
 
 ## Paired differences
 
-{differences_in_words(runs)}
+{differences_in_words(groups)}
 ## Table
 
 Final: after the last epoch. Best: the highest test accuracy over the run's
@@ -286,7 +291,7 @@ accuracy on 2,000 of the run's own training images without augmentation,
 minus test accuracy, at the end (higher: more overfitting). Paired
 differences use the same training subset and data order for both models.
 
-{results_table(runs)}
+{results_table(groups)}
 ## Figures
 
 ![loss curves](results/loss_curves.png)
@@ -316,12 +321,13 @@ def main(argv):
   if FLAGS.root:
     with open(os.path.join(results_dir, 'runs.json'), 'w') as f:
       json.dump(runs, f, indent=0)
-  plot(runs, results_dir)
+  groups = group_runs(runs)
+  plot(groups, results_dir)
   conclusion_file = pathlib.Path(results_dir, 'conclusion.md')
   conclusion = (conclusion_file.read_text() if conclusion_file.exists() else
                 'Not written yet: a person writes it in results/conclusion.md '
                 'beside this file, and runs the report again.\n')
-  markdown = results_markdown(runs, FLAGS.grid, conclusion)
+  markdown = results_markdown(groups, FLAGS.grid, conclusion)
   with open(os.path.join(FLAGS.out, 'RESULTS.md'), 'w') as f:
     f.write(markdown)
   print(markdown)

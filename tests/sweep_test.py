@@ -60,7 +60,7 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
 
   # The report reads the same directory.
   runs = report.load_runs(tmp_path / 'runs')
-  table = report.results_table(runs).splitlines()
+  table = report.results_table(report.group_runs(runs)).splitlines()
   assert len(table) == 4
   baseline, hybrid = ([c.strip() for c in row.split('|')[1:-1]]
                       for row in table[2:])
@@ -130,7 +130,7 @@ def _run(model, seed, accuracy, fraction=0.1, num_epochs=40.0):
 def test_differences_in_words_say_whether_the_interval_excludes_zero():
   runs = [_run('baseline_cifar10', s, 0.5) for s in range(3)] + [
       _run('hybrid_cifar10', s, a) for s, a in enumerate((0.52, 0.53, 0.54))]
-  assert report.differences_in_words(runs) == (
+  assert report.differences_in_words(report.group_runs(runs)) == (
       '- 0.1 of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = +3.00 '
       'points of final test accuracy, 95% CI [+0.52, +5.48] over n=3 paired '
       'seeds (the interval excludes zero).\n')
@@ -141,7 +141,12 @@ def test_ablations_are_compared_with_both_models_trained_alike():
           _run('hybrid_cifar10_k5', 0, 0.47),
           # Trained for another length: no pair with the others.
           _run('hybrid_cifar10_k5', 1, 0.9, num_epochs=5.0)]
-  assert report.differences_in_words(runs).splitlines() == [
+  groups = report.group_runs(runs)
+  assert list(groups) == [('baseline_cifar10', 0.1, '40 epochs'),
+                          ('hybrid_cifar10', 0.1, '40 epochs'),
+                          ('hybrid_cifar10_k5', 0.1, '40 epochs'),
+                          ('hybrid_cifar10_k5', 0.1, '5 epochs')]
+  assert report.differences_in_words(groups).splitlines() == [
       '- 0.1 of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = -2.00 '
       'points of final test accuracy, on the one paired seed (no interval '
       'with n=1).',
@@ -151,11 +156,6 @@ def test_ablations_are_compared_with_both_models_trained_alike():
       '- 0.1 of train, 40 epochs: hybrid_cifar10_k5 − hybrid_cifar10 = -1.00 '
       'points of final test accuracy, on the one paired seed (no interval '
       'with n=1).']
-  groups = report._groups(runs)
-  assert list(groups) == [('baseline_cifar10', 0.1, '40 epochs'),
-                          ('hybrid_cifar10', 0.1, '40 epochs'),
-                          ('hybrid_cifar10_k5', 0.1, '40 epochs'),
-                          ('hybrid_cifar10_k5', 0.1, '5 epochs')]
 
 
 def test_paired_difference_and_its_interval():
