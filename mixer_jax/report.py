@@ -22,6 +22,7 @@ set training settings in the grid, not with the sweep's --set.
 """
 
 import collections
+import itertools
 import json
 import os
 import pathlib
@@ -189,6 +190,16 @@ def differences_in_words(groups):
   return '\n'.join(lines) + '\n' if lines else 'No paired runs yet.\n'
 
 
+def model_colors(models):
+  """{model: matplotlib colour}: baseline, hybrid, then the ablations by name.
+
+  The same in both figures, and in every version of them once each model has
+  a finished run, whichever training fractions have finished.
+  """
+  order = sorted(models, key=lambda m: (m != BASELINE, m != HYBRID, m))
+  return {model: f'C{i}' for i, model in enumerate(order)}
+
+
 def plot(groups, out):
   """Writes the figures (a) and (b) into `out`."""
   runs = [run for group in groups.values() for run in group]
@@ -199,16 +210,17 @@ def plot(groups, out):
   eval_loss = ('validation_loss' if all(
       'validation_loss' in r['scalars'] for r in runs
       if r['fraction'] == fraction) else 'test_loss')
-  colors = {}
+  color = model_colors({r['model'] for r in runs})
+  labelled = set()
   fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
   for run in runs:
     if run['fraction'] == fraction and run['model'] in (BASELINE, HYBRID):
-      first_seed = run['model'] not in colors
-      color = colors.setdefault(run['model'], f'C{len(colors)}')
+      label = None if run['model'] in labelled else run['model']
+      labelled.add(run['model'])
       for ax, tag in zip(axes, ('train_loss', eval_loss)):
         steps, values = zip(*run['scalars'][tag])
-        ax.plot(steps, values, color=color, alpha=0.8,
-                label=run['model'] if first_seed else None)
+        ax.plot(steps, values, color=color[run['model']], alpha=0.8,
+                label=label)
   for ax, title in zip(axes, ('training loss (augmented batches)',
                               eval_loss.replace('_', ' '))):
     ax.set(title=f'{title}, {fraction:g} of train', xlabel='step')
@@ -223,10 +235,18 @@ def plot(groups, out):
   for (model, fraction, length), group in groups.items():
     series[model, length][fraction] = [r['eval']['test_accuracy']
                                        for r in group]
-  for (model, length), fractions in sorted(series.items()):
+  # Colour: the model; line style and marker: the training length.
+  lengths = sorted({length for _, length in series})
+  styles = dict(zip(lengths, itertools.cycle(
+      [('-', 'o'), ('--', 's'), (':', '^')])))
+  for model, length in sorted(series, key=lambda key: (list(color).index(
+      key[0]), key[1])):
+    fractions = series[model, length]
     xs = sorted(fractions)
+    linestyle, marker = styles[length]
     ax.errorbar(xs, [100 * np.mean(fractions[x]) for x in xs],
-                yerr=[100 * _std(fractions[x]) for x in xs], marker='o',
+                yerr=[100 * _std(fractions[x]) for x in xs],
+                color=color[model], linestyle=linestyle, marker=marker,
                 capsize=3, label=f'{model}, {length}')
   fractions = sorted({r['fraction'] for r in runs})
   ax.set(xscale='log', xlabel='fraction of the training set',

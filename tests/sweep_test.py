@@ -136,6 +136,17 @@ def test_differences_in_words_say_whether_the_interval_excludes_zero():
       'seeds (the interval excludes zero).\n')
 
 
+def test_models_keep_their_colours_whichever_runs_have_finished():
+  ablations = {'hybrid_cifar10_k5', 'hybrid_cifar10_avgpool'}
+  colors = report.model_colors(ablations | {'hybrid_cifar10',
+                                            'baseline_cifar10'})
+  assert colors == {'baseline_cifar10': 'C0', 'hybrid_cifar10': 'C1',
+                    'hybrid_cifar10_avgpool': 'C2', 'hybrid_cifar10_k5': 'C3'}
+  # Before any ablation has finished, the two models already have theirs.
+  assert report.model_colors({'hybrid_cifar10', 'baseline_cifar10'}) == {
+      'baseline_cifar10': 'C0', 'hybrid_cifar10': 'C1'}
+
+
 def test_ablations_are_compared_with_both_models_trained_alike():
   runs = [_run('baseline_cifar10', 0, 0.50), _run('hybrid_cifar10', 0, 0.48),
           _run('hybrid_cifar10_k5', 0, 0.47),
