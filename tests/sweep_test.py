@@ -25,11 +25,15 @@ def test_committed_grid_is_complete_and_paired():
   runs = config_lib.load_python_file(REPO / 'grids' / 'small_data.py'
                                      ).get_grid()
   names = [r['name'] for r in runs]
-  assert len(names) == len(set(names)) == 24
+  assert len(names) == len(set(names)) == 27
   paired = [r for r in runs if r['overrides']['train_fraction'] == 0.1 and
             r['name'].startswith(('baseline_cifar10_frac',
                                   'hybrid_cifar10_frac'))]
   assert sorted(r['overrides']['seed'] for r in paired) == [0, 0, 1, 1, 2, 2]
+  residual = [r for r in runs if r['name'].startswith('hybrid_cifar10_residual')]
+  assert sorted((r['overrides']['train_fraction'], r['overrides']['seed'])
+                for r in residual) == [(0.05, 0), (0.05, 1), (0.1, 0), (0.1, 1),
+                                       (0.1, 2)]
   assert all(r['overrides']['subset_seed'] == r['overrides']['seed']
              for r in runs)
 
