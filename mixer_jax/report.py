@@ -115,10 +115,14 @@ def group_runs(runs):
   groups = collections.defaultdict(list)
   for run in runs:
     groups[run['model'], run['fraction'], training_length(run)].append(run)
-  # Per fraction: baseline, hybrid, then the ablations.
-  order = lambda key: (key[1], key[2], key[0] != BASELINE, key[0] != HYBRID,
-                       key[0])
+  # Per fraction and length: baseline, hybrid, then the ablations.
+  order = lambda key: (key[1], key[2], model_order(key[0]))
   return dict(sorted(groups.items(), key=lambda item: order(item[0])))
+
+
+def model_order(model):
+  """Sort key for the tables and figures: baseline, hybrid, the ablations."""
+  return model != BASELINE, model != HYBRID, model
 
 
 def _paired(groups, key, reference):
@@ -191,13 +195,13 @@ def differences_in_words(groups):
 
 
 def model_colors(models):
-  """{model: matplotlib colour}: baseline, hybrid, then the ablations by name.
+  """{model: matplotlib colour}, by `model_order`, not by finishing order.
 
   The same in both figures, and in every version of them once each model has
-  a finished run, whichever training fractions have finished.
+  a finished run.
   """
-  order = sorted(models, key=lambda m: (m != BASELINE, m != HYBRID, m))
-  return {model: f'C{i}' for i, model in enumerate(order)}
+  return {model: f'C{i}'
+          for i, model in enumerate(sorted(models, key=model_order))}
 
 
 def plot(groups, out):
@@ -239,8 +243,8 @@ def plot(groups, out):
   lengths = sorted({length for _, length in series})
   styles = dict(zip(lengths, itertools.cycle(
       [('-', 'o'), ('--', 's'), (':', '^')])))
-  for model, length in sorted(series, key=lambda key: (list(color).index(
-      key[0]), key[1])):
+  for model, length in sorted(series, key=lambda key: (model_order(key[0]),
+                                                       key[1])):
     fractions = series[model, length]
     xs = sorted(fractions)
     linestyle, marker = styles[length]

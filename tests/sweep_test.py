@@ -30,7 +30,8 @@ def test_committed_grid_is_complete_and_paired():
             r['name'].startswith(('baseline_cifar10_frac',
                                   'hybrid_cifar10_frac'))]
   assert sorted(r['overrides']['seed'] for r in paired) == [0, 0, 1, 1, 2, 2]
-  residual = [r for r in runs if r['name'].startswith('hybrid_cifar10_residual')]
+  residual = [r for r in runs
+              if r['name'].startswith('hybrid_cifar10_residual')]
   assert sorted((r['overrides']['train_fraction'], r['overrides']['seed'])
                 for r in residual) == [(0.05, 0), (0.05, 1), (0.1, 0), (0.1, 1),
                                        (0.1, 2)]
@@ -141,13 +142,13 @@ def test_differences_in_words_say_whether_the_interval_excludes_zero():
 
 
 def test_models_keep_their_colours_whichever_runs_have_finished():
-  ablations = {'hybrid_cifar10_k5', 'hybrid_cifar10_avgpool'}
-  colors = report.model_colors(ablations | {'hybrid_cifar10',
-                                            'baseline_cifar10'})
+  # In the order their first runs finished.
+  colors = report.model_colors(['hybrid_cifar10_k5', 'hybrid_cifar10',
+                                'hybrid_cifar10_avgpool', 'baseline_cifar10'])
   assert colors == {'baseline_cifar10': 'C0', 'hybrid_cifar10': 'C1',
                     'hybrid_cifar10_avgpool': 'C2', 'hybrid_cifar10_k5': 'C3'}
   # Before any ablation has finished, the two models already have theirs.
-  assert report.model_colors({'hybrid_cifar10', 'baseline_cifar10'}) == {
+  assert report.model_colors(['hybrid_cifar10', 'baseline_cifar10']) == {
       'baseline_cifar10': 'C0', 'hybrid_cifar10': 'C1'}
 
 
