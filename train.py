@@ -4,6 +4,7 @@ r"""Trains an MLP-Mixer; see README.md.
     --config.tfds_data_dir=../shared/data/tfds
 """
 
+import signal
 import sys
 
 from absl import app
@@ -88,6 +89,11 @@ def main(argv):
   logging.info('Config:\n%s', FLAGS.config)
   try:
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except train.Preempted as e:
+    logging.warning('%s', e)
+    print(e, file=sys.stderr)
+    # As a process that SIGTERM killed: done, but not finished.
+    sys.exit(128 + signal.SIGTERM)
   except USER_ERRORS as e:
     logging.error('%s: %s', type(e).__name__, e)
     print(f'error: {e}', file=sys.stderr)

@@ -5,6 +5,7 @@ model config it was made with, so that a workdir of another model is refused
 instead of being partly restored or overwritten.
 """
 
+import contextlib
 import json
 import os
 import time
@@ -67,16 +68,38 @@ class Checkpoints:
         model=ocp.args.JsonSave(self._fingerprint))
 
   def save(self, state, step):
-    self.latest.save(step, args=self._args(state))
+    with self._writing(self.latest):
+      self.latest.save(step, args=self._args(state))
 
   def save_if_best(self, state, step, accuracy):
-    self.best.save(step, args=self._args(state),
-                   metrics={'accuracy': float(accuracy)})
+    with self._writing(self.best):
+      self.best.save(step, args=self._args(state),
+                     metrics={'accuracy': float(accuracy)})
+
+  @contextlib.contextmanager
+  def _writing(self, manager):
+    """A failed write, this one or an earlier one that failed in the
+    background, becomes a CheckpointError naming the directory.
+
+    The directory is probed first: an orbax save that cannot create its
+    directory leaves threads that hold the process for minutes at exit.
+    """
+    try:
+      probe_writable(manager.directory)
+      yield
+    except Exception as e:  # pylint: disable=broad-except
+      raise CheckpointError(
+          f'Could not write a checkpoint to {manager.directory} '
+          f'({type(e).__name__}: {e}). The checkpoints already there are '
+          f'intact. Make that directory writable (permissions, free space), '
+          f'then run the same command again: it resumes from the latest '
+          f'of them.') from e
 
   def restore_latest(self, template):
     """The newest intact checkpoint restored into `template`, or None.
 
-    A damaged newest checkpoint is reported and skipped for the one before.
+    A damaged checkpoint is reported, set aside and skipped for the one
+    before; with none intact the run starts afresh.
     """
     steps = sorted(self.latest.all_steps(), reverse=True)
     target = jax.tree.map(ocp.utils.to_shape_dtype_struct,
@@ -103,10 +126,9 @@ class Checkpoints:
       logging.info('Resuming from the checkpoint at step %d.', step)
       return flax.serialization.from_state_dict(template, restored['state'])
     if steps:
-      raise CheckpointError(
-          f'Every checkpoint in {self.latest.directory} was damaged (steps '
-          f'{steps}); they are kept in {self._damaged_dir}. Running again '
-          f'starts afresh.')
+      logging.error('Every checkpoint in %s was damaged (steps %s); they are '
+                    'kept in %s. Starting afresh from step 0.',
+                    self.latest.directory, steps, self._damaged_dir)
     return None
 
   def _set_aside(self, step):
@@ -126,12 +148,21 @@ class Checkpoints:
       return self._fingerprint  # Damaged: the state restore reports it.
 
   def wait_until_finished(self):
-    self.latest.wait_until_finished()
-    self.best.wait_until_finished()
+    for manager in (self.latest, self.best):
+      with self._writing(manager):
+        manager.wait_until_finished()
 
   def close(self):
     self.latest.close()
     self.best.close()
+
+
+def probe_writable(directory):
+  """Raises OSError unless a file can be created in `directory`."""
+  probe = os.path.join(directory, f'.write_probe_{jax.process_index()}')
+  with open(probe, 'w') as f:
+    f.write('ok')
+  os.remove(probe)
 
 
 def _describe(fingerprint):

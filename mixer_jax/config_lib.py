@@ -16,6 +16,9 @@ from ml_collections import config_dict
 # patch). S, B and L are the paper's (Tolstikhin et al., 2021, Table 1).
 MODEL_SIZES = {
     'nano': (128, 8, 64, 512, 4),
+    # The seed notebook's Mixer (GeorgeKanazi/HybridMixer): nano with a
+    # channel MLP of 256.
+    'seed': (128, 8, 64, 256, 4),
     'S': (512, 8, 256, 2048, 16),
     'B': (768, 12, 384, 3072, 16),
     'L': (1024, 24, 512, 4096, 16),
@@ -27,12 +30,14 @@ DATASETS = {
     'cifar100': (100, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
 
-STEM_TYPES = ('none', 'dwsep', 'avgpool')
+STEM_TYPES = ('none', 'dwsep', 'pointwise', 'avgpool')
 STEM_ACTIVATIONS = ('none', 'gelu', 'relu')
-STEM_NORMS = ('none', 'layernorm')
+STEM_NORMS = ('none', 'layernorm', 'batchnorm')
 STEM_PLACEMENTS = ('between', 'after')
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 ON_NON_FINITE = ('stop', 'skip')
+SCHEDULES = ('warmup_cosine', 'cosine_wave', 'epoch_cosine')
+WEIGHT_DECAY_ON = ('kernels', 'all')
 EVAL_SPLITS = ('validation', 'test', 'train_clean')
 
 
@@ -60,6 +65,8 @@ def model_config(variant='nano', stem_type='none'):
   model.num_blocks = num_blocks
   model.tokens_mlp_dim = tokens_mlp_dim
   model.channels_mlp_dim = channels_mlp_dim
+  # The locality block (models.LocalityBlock): what it is, and where it goes.
+  # The defaults are the slides' stem: linear, after the patch embedding.
   model.stem = ml_collections.ConfigDict(dict(
       type=stem_type,
       kernel_size=3,
@@ -67,9 +74,14 @@ def model_config(variant='nano', stem_type='none'):
       activation='none',
       norm='none',
       placement='between',
+      use_bias=True,
+      after_embedding=True,
+      interleave_every=0,  # K > 0: also after every K-th Mixer block.
   ))
   model.dropout_rate = 0.0
   model.stochastic_depth_rate = 0.0
+  # k > 0: a residual k x k depthwise conv on the token grid in every block.
+  model.token_conv_kernel_size = 0
   return model
 
 
@@ -102,6 +114,10 @@ def get_config(dataset='cifar10', variant='nano', stem_type='none'):
   # checkpoint; tune on 'validation' and list it first.
   config.eval_splits = ('test',)
   config.train_clean_size = 5000
+  # Keep each epoch's last partial batch, padded to full size and masked out
+  # of the loss, the metrics and BatchNorm, as PyTorch's DataLoader does by
+  # default; False drops it.
+  config.keep_partial_batch = False
 
   config.model = model_config(variant, stem_type)
   config.compute_dtype = 'float32'
@@ -114,16 +130,39 @@ def get_config(dataset='cifar10', variant='nano', stem_type='none'):
       randaugment_magnitude=9,
       mixup_alpha=0.0,
       cutmix_alpha=0.0,
+      # The seed notebook's extra augmentations (off by default), applied in
+      # its order after crop and flip: rotation by a uniform angle in
+      # [-rotate_degrees, +rotate_degrees] (nearest neighbour, fill 0); colour
+      # jitter with torchvision's factors, its four ops in random order; then,
+      # after normalisation, random erasing with probability erase_prob of a
+      # box of area fraction in erase_area and aspect ratio in erase_ratio.
+      rotate_degrees=0.0,
+      brightness=0.0,
+      contrast=0.0,
+      saturation=0.0,
+      hue=0.0,
+      erase_prob=0.0,
+      erase_area=(0.02, 0.33),
+      erase_ratio=(0.3, 3.3),
   ))
   config.label_smoothing = 0.0
 
   config.optimizer = ml_collections.ConfigDict(dict(
       learning_rate=1e-3,  # Peak, for the global batch size below.
-      weight_decay=0.05,  # Decoupled; kernels only.
+      weight_decay=0.05,  # Decoupled, as AdamW.
+      weight_decay_on='kernels',  # Or 'all', as PyTorch's AdamW does.
       b1=0.9,
       b2=0.999,
-      grad_clip_norm=1.0,
+      grad_clip_norm=1.0,  # 0: no clipping.
+      # 'warmup_cosine': linear warmup, then cosine decay to 0 at the end.
+      # 'cosine_wave': the seed notebook's schedule as run, its
+      # CosineAnnealingLR(T_max) stepped every step: lr * (1 + cos(pi * t /
+      # cosine_wave_t_max)) / 2 at step t, a wave that never anneals.
+      # 'epoch_cosine': what the seed intended, the same stepped once per
+      # epoch: lr * (1 + cos(pi * epoch / num_epochs)) / 2, no warmup.
+      schedule='warmup_cosine',
       warmup_epochs=5.0,
+      cosine_wave_t_max=30,
   ))
 
   config.batch_size = 128  # Global, over all devices and hosts.
@@ -201,7 +240,24 @@ def validate_model(model, image_size):
   if stem.type == 'avgpool' and (stem.activation, stem.norm) != ('none',
                                                                  'none'):
     raise ConfigError('config.model.stem.activation and .norm apply to the '
-                      'dwsep stem only; set them to "none" for avgpool.')
+                      'dwsep and pointwise blocks only; set them to "none" '
+                      'for avgpool.')
+  every = stem.interleave_every
+  if not (isinstance(every, int) and 0 <= every <= model.num_blocks):
+    raise ConfigError(
+        f'config.model.stem.interleave_every={every!r} must be an integer in '
+        f'[0, {model.num_blocks}] (config.model.num_blocks): 0 for no block '
+        f'between Mixer blocks, K for one after every K-th.')
+  if stem.type != 'none' and not (stem.after_embedding or every):
+    raise ConfigError(
+        f'config.model.stem.type={stem.type!r} but no block is placed: set '
+        f'config.model.stem.after_embedding=True or '
+        f'config.model.stem.interleave_every > 0, or type "none".')
+  token_conv = model.token_conv_kernel_size
+  if token_conv and not (token_conv > 0 and token_conv % 2 == 1):
+    raise ConfigError(
+        f'config.model.token_conv_kernel_size={token_conv} must be 0 (off) or '
+        f'a positive odd number (3, 5 or 7).')
   for field in ('dropout_rate', 'stochastic_depth_rate'):
     if not 0.0 <= model[field] < 1.0:
       raise ConfigError(f'config.model.{field}={model[field]} must be in '
@@ -230,6 +286,8 @@ def validate(config):
   if config.validation_size < 0:
     raise ConfigError(f'config.validation_size={config.validation_size} must '
                       f'be >= 0.')
+  _validate_augment(config.augment)
+  _validate_optimizer(config.optimizer)
   if not config.eval_splits:
     raise ConfigError(f'config.eval_splits is empty; list one or more of '
                       f'{list(EVAL_SPLITS)}.')
@@ -260,7 +318,24 @@ def validate(config):
     if config[field] != -1 and config[field] <= 0:
       raise ConfigError(f'config.{field}={config[field]} must be > 0, or -1 '
                         f'for once per epoch.')
-  augment = config.augment
+  if not 0.0 <= config.label_smoothing < 1.0:
+    raise ConfigError(f'config.label_smoothing={config.label_smoothing} must '
+                      f'be in [0, 1).')
+
+
+def _check_range(field, value, low, high):
+  if not low <= value <= high:
+    raise ConfigError(f'config.{field}={value!r} must be in [{low}, {high}].')
+
+
+def _check_interval(field, value, low, high):
+  """A (lo, hi) pair with low < lo <= hi <= high."""
+  if not (len(value) == 2 and low < value[0] <= value[1] <= high):
+    raise ConfigError(f'config.{field}={tuple(value)!r} must be a pair (lo, '
+                      f'hi) with {low} < lo <= hi <= {high}.')
+
+
+def _validate_augment(augment):
   if augment.crop_padding < 0:
     raise ConfigError(f'config.augment.crop_padding={augment.crop_padding} '
                       f'must be >= 0.')
@@ -271,8 +346,53 @@ def validate(config):
     if augment[field] < 0:
       raise ConfigError(f'config.augment.{field}={augment[field]} must be '
                         f'>= 0.')
-  if not 0.0 <= config.label_smoothing < 1.0:
-    raise ConfigError(f'config.label_smoothing={config.label_smoothing} must '
-                      f'be in [0, 1).')
-  if config.optimizer.weight_decay < 0:
-    raise ConfigError('config.optimizer.weight_decay must be >= 0.')
+  _check_range('augment.rotate_degrees', augment.rotate_degrees, 0, 180)
+  for field in ('brightness', 'contrast', 'saturation'):
+    _check_range(f'augment.{field}', augment[field], 0, 1)
+  _check_range('augment.hue', augment.hue, 0, 0.5)
+  _check_range('augment.erase_prob', augment.erase_prob, 0, 1)
+  _check_interval('augment.erase_area', augment.erase_area, 0, 1)
+  _check_interval('augment.erase_ratio', augment.erase_ratio, 0, float('inf'))
+
+
+def _validate_optimizer(optimizer):
+  _check_choice('optimizer.schedule', optimizer.schedule, SCHEDULES)
+  _check_choice('optimizer.weight_decay_on', optimizer.weight_decay_on,
+                WEIGHT_DECAY_ON)
+  for field in ('weight_decay', 'grad_clip_norm', 'warmup_epochs'):
+    if optimizer[field] < 0:
+      raise ConfigError(f'config.optimizer.{field}={optimizer[field]} must '
+                        f'be >= 0.')
+  if optimizer.schedule == 'cosine_wave':
+    _check_positive('optimizer.cosine_wave_t_max', optimizer.cosine_wave_t_max)
+
+
+def seed_config(dataset='cifar10', blocks='hybrid', variant='seed'):
+  """The seed notebook's model and recipe as run (GeorgeKanazi/HybridMixer).
+
+  `blocks`: 'baseline' (no locality block), 'stem' (the seed block after the
+  patch embedding only, the paper's description) or 'hybrid' (also after
+  every 2nd Mixer block: the model of its reported numbers). docs/SEED.md
+  lists what differs from the notebook, and why.
+  """
+  choices = ('baseline', 'stem', 'hybrid')
+  if blocks not in choices:
+    raise ConfigError(f'Unknown seed model {blocks!r}; use one of {choices}.')
+  config = get_config(dataset, variant,
+                      stem_type='none' if blocks == 'baseline' else 'dwsep')
+  # Its block: depthwise 3x3 -> pointwise -> BatchNorm -> GELU, no conv
+  # biases, not residual. Set for the baseline too, for the grid's controls.
+  config.model.stem.update(norm='batchnorm', activation='gelu',
+                           placement='after', use_bias=False,
+                           interleave_every=2 if blocks == 'hybrid' else 0)
+  config.model.dropout_rate = 0.15
+  config.augment.update(rotate_degrees=15.0, brightness=0.1, contrast=0.1,
+                        saturation=0.1, hue=0.02, erase_prob=0.1)
+  config.optimizer.update(learning_rate=3e-3, weight_decay=5e-4,
+                          weight_decay_on='all', grad_clip_norm=0.0,
+                          schedule='cosine_wave', warmup_epochs=0.0,
+                          cosine_wave_t_max=30)
+  config.batch_size = 128
+  config.num_epochs = 30.0
+  config.keep_partial_batch = True
+  return config

@@ -11,12 +11,23 @@ def forward_flops(model, image_size, num_classes):
   grid_h, grid_w = image_size // patch_h, image_size // patch_w
   tokens, channels = grid_h * grid_w, model.hidden_dim
   macs = tokens * patch_h * patch_w * 3 * channels  # Patch embedding.
-  if model.stem.type == 'dwsep':
-    macs += tokens * (model.stem.kernel_size**2 * channels + channels**2)
+  macs += _num_locality_blocks(model) * tokens * (
+      channels**2 + (model.stem.kernel_size**2 * channels
+                     if model.stem.type == 'dwsep' else 0))
   per_block = (channels * 2 * tokens * model.tokens_mlp_dim +
-               tokens * 2 * channels * model.channels_mlp_dim)
+               tokens * 2 * channels * model.channels_mlp_dim +
+               tokens * channels * model.get('token_conv_kernel_size', 0)**2)
   macs += model.num_blocks * per_block + channels * num_classes
   return 2 * macs
+
+
+def _num_locality_blocks(model):
+  stem = model.stem
+  if stem.type not in ('dwsep', 'pointwise'):
+    return 0
+  every = stem.get('interleave_every', 0)
+  return (int(stem.get('after_embedding', True)) +
+          (model.num_blocks // every if every else 0))
 
 
 def train_flops(model, image_size, num_classes):

@@ -165,33 +165,46 @@ def _device_shaped(tree):
   return jax.tree.map(lambda x: x.reshape((n, -1) + x.shape[1:]), tree)
 
 
+def num_steps_per_epoch(num_examples, global_batch_size, keep_partial_batch):
+  if keep_partial_batch:
+    return -(-num_examples // global_batch_size)
+  return num_examples // global_batch_size
+
+
 def train_batches(split: Split, global_batch_size: int, seed: int,
-                  start_step: int = 0) -> Iterator[dict]:
+                  start_step: int = 0,
+                  keep_partial_batch: bool = False) -> Iterator[dict]:
   """Endless training batches from `start_step` on, shaped for pmap.
 
-  Each epoch drops its last partial batch, as usual for training.
+  Each epoch drops its last partial batch, or with `keep_partial_batch` pads
+  it to full size with `mask` 0 rows, so that the step compiles once; `mask`
+  is 1 for every real example.
   """
-  steps_per_epoch = len(split) // global_batch_size
+  steps_per_epoch = num_steps_per_epoch(len(split), global_batch_size,
+                                       keep_partial_batch)
   rows = process_rows(global_batch_size)
   step = start_step
   while True:
     epoch, index_in_epoch = divmod(step, steps_per_epoch)
     order = epoch_permutation(len(split), seed, epoch)
     for i in range(index_in_epoch, steps_per_epoch):
-      batch = order[i * global_batch_size:(i + 1) * global_batch_size][rows]
-      yield _device_shaped({'image': split.images[batch],
-                            'label': split.labels[batch]})
+      yield _padded_batch(split, order[i * global_batch_size:][
+          :global_batch_size], global_batch_size, rows)
     step = (epoch + 1) * steps_per_epoch
+
+
+def _padded_batch(split, indices, global_batch_size, rows):
+  """This process's rows of a global batch, padded with masked rows."""
+  mask = np.arange(global_batch_size) < len(indices)
+  indices = np.pad(indices, (0, global_batch_size - len(indices)))[rows]
+  return _device_shaped({'image': split.images[indices],
+                         'label': split.labels[indices],
+                         'mask': mask[rows].astype(np.float32)})
 
 
 def eval_batches(split: Split, global_batch_size: int) -> Iterator[dict]:
   """Every example exactly once; the last batch is padded and masked."""
-  num_examples = len(split)
   rows = process_rows(global_batch_size)
-  for start in range(0, num_examples, global_batch_size):
-    index = np.arange(start, start + global_batch_size)[rows]
-    mask = index < num_examples
-    index = np.where(mask, index, 0)
-    yield _device_shaped({'image': split.images[index],
-                          'label': split.labels[index],
-                          'mask': mask.astype(np.float32)})
+  for start in range(0, len(split), global_batch_size):
+    yield _padded_batch(split, np.arange(start, min(
+        start + global_batch_size, len(split))), global_batch_size, rows)

@@ -1,11 +1,12 @@
-"""MLP-Mixer with an optional locality stem.
+"""MLP-Mixer with optional locality blocks.
 
 Module and parameter names follow google-research/vision_transformer
 (`vit_jax/models_mixer.py`) so that its published checkpoints load into
-`MlpMixer` unchanged. The locality stem (`DepthwiseSeparableStem` or the
-parameter-free `AvgPoolStem`) sits between the patch embedding and the Mixer
-blocks, on the (H/p, W/p, C) patch grid, and keeps its shape; its parameters
-live under `locality_stem/`.
+`MlpMixer` unchanged. A locality block (`LocalityBlock`, or the
+parameter-free `AvgPoolStem`) works on the (H/p, W/p, C) patch grid and keeps
+its shape. It can sit between the patch embedding and the Mixer blocks (its
+parameters under `locality_stem/`) and after every K-th Mixer block (under
+`locality_after_MixerBlock_{i}/`).
 """
 
 from typing import Any, Mapping, Optional
@@ -13,6 +14,8 @@ from typing import Any, Mapping, Optional
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from mixer_jax import depthwise
 
 LAYER_NORM_EPSILON = 1e-6
 
@@ -40,11 +43,17 @@ class MlpBlock(nn.Module):
 
 
 class MixerBlock(nn.Module):
-  """Token mixing then channel mixing, each pre-norm and residual."""
+  """Token mixing then channel mixing, each pre-norm and residual.
+
+  `token_conv_kernel_size` > 0 first adds a residual k x k depthwise conv on
+  the (H, W) token grid, locality inside every block (as in ConvMixer, and
+  the depthwise convs of LocalViT and CeiT); its parameters are `token_conv`.
+  """
   tokens_mlp_dim: int
   channels_mlp_dim: int
   dropout_rate: float = 0.0
   drop_path_rate: float = 0.0
+  token_conv_kernel_size: int = 0
   dtype: Any = jnp.float32
 
   def _drop_path(self, y, train):
@@ -58,7 +67,14 @@ class MixerBlock(nn.Module):
     return jnp.where(keep, y / keep_prob, jnp.zeros_like(y))
 
   @nn.compact
-  def __call__(self, x, *, train=False):
+  def __call__(self, x, *, train=False, grid=None):
+    """x: [N, tokens, C]; `grid`: the tokens' (H, W), for `token_conv`."""
+    if self.token_conv_kernel_size:
+      n, _, c = x.shape
+      y = depthwise.DepthwiseConv(self.token_conv_kernel_size,
+                                  dtype=self.dtype, name='token_conv')(
+                                      x.reshape(n, *grid, c))
+      x = x + y.reshape(x.shape)
     y = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype)(x)
     y = jnp.swapaxes(y, 1, 2)
     y = MlpBlock(self.tokens_mlp_dim, self.dropout_rate, self.dtype,
@@ -71,38 +87,97 @@ class MixerBlock(nn.Module):
     return x + self._drop_path(y, train)
 
 
-class DepthwiseSeparableStem(nn.Module):
-  """k x k depthwise conv then 1 x 1 pointwise conv on the patch grid.
+class BatchNorm(nn.Module):
+  """BatchNorm over all axes but the last, exact over a masked global batch.
 
-  Each token is mixed with its k x k neighbourhood only: the locality that the
-  Mixer's global token MLPs lack. `activation` and `norm` (off by default) go
-  between the two convs or after both, as `placement` says.
+  flax's `nn.BatchNorm` averages per-device means over `axis_name`, which is
+  wrong when devices hold different numbers of real examples (a padded last
+  batch) and NaN on a device that holds none. Here sums and counts are
+  reduced instead. Parameter and statistic names are flax's (`scale`, `bias`;
+  `batch_stats/{mean, var}`); the running variance is updated with the
+  unbiased batch variance, as PyTorch's BatchNorm does.
   """
+  momentum: float = 0.9
+  epsilon: float = 1e-5
+  axis_name: Optional[str] = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train, mask=None):
+    features = x.shape[-1]
+    scale = self.param('scale', nn.initializers.ones, (features,))
+    bias = self.param('bias', nn.initializers.zeros, (features,))
+    running_mean = self.variable('batch_stats', 'mean', jnp.zeros,
+                                 (features,))
+    running_var = self.variable('batch_stats', 'var', jnp.ones, (features,))
+    x32 = x.astype(jnp.float32)
+    if train:
+      weight = jnp.ones(x.shape[:1]) if mask is None else mask
+      weight = jnp.broadcast_to(
+          weight.astype(jnp.float32).reshape((-1,) + (1,) * (x.ndim - 1)),
+          x.shape[:-1] + (1,))
+      axes = tuple(range(x.ndim - 1))
+      total = lambda v: v if self.axis_name is None else jax.lax.psum(
+          v, self.axis_name)
+      count = total(jnp.sum(weight))
+      mean = total(jnp.sum(x32 * weight, axes)) / count
+      var = total(jnp.sum(jnp.square(x32 - mean) * weight, axes)) / count
+      if not self.is_initializing():
+        unbiased = var * count / jnp.maximum(count - 1, 1)
+        running_mean.value = (self.momentum * running_mean.value +
+                              (1 - self.momentum) * mean)
+        running_var.value = (self.momentum * running_var.value +
+                             (1 - self.momentum) * unbiased)
+    else:
+      mean, var = running_mean.value, running_var.value
+    y = (x32 - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
+    return y.astype(self.dtype)
+
+
+class LocalityBlock(nn.Module):
+  """Mixes each token with its k x k neighbours on the (H, W, C) patch grid.
+
+  One module for every placement (after the patch embedding, the "stem", and
+  between Mixer blocks) and every variant tested:
+  `type` 'dwsep' is a k x k depthwise conv then a 1 x 1 pointwise conv;
+  'pointwise' drops the depthwise conv (the same block without locality).
+  `norm` and `activation` (off by default) go between the two convs or after
+  both, as `placement` says; the seed notebook's block is
+  dwsep, placement 'after', batchnorm, gelu, no conv biases.
+  """
+  type: str = 'dwsep'
   kernel_size: int = 3
   residual: bool = False
   activation: str = 'none'
   norm: str = 'none'
   placement: str = 'between'
+  use_bias: bool = True
+  batch_norm_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
 
-  def _activation_and_norm(self, y):
+  def _norm_and_activation(self, y, train, mask):
     if self.norm == 'layernorm':
       y = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype,
                        name='norm')(y)
+    elif self.norm == 'batchnorm':
+      y = BatchNorm(axis_name=self.batch_norm_axis_name, dtype=self.dtype,
+                    name='norm')(y, train=train, mask=mask)
     activation = STEM_ACTIVATIONS[self.activation]
     return y if activation is None else activation(y)
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, *, train=False, mask=None):
     channels = x.shape[-1]
-    k = self.kernel_size
-    y = nn.Conv(channels, (k, k), feature_group_count=channels,
-                padding='SAME', dtype=self.dtype, name='depthwise')(x)
-    if self.placement == 'between':
-      y = self._activation_and_norm(y)
-    y = nn.Conv(channels, (1, 1), dtype=self.dtype, name='pointwise')(y)
-    if self.placement == 'after':
-      y = self._activation_and_norm(y)
+    y = x
+    if self.type == 'dwsep':
+      y = depthwise.DepthwiseConv(self.kernel_size, use_bias=self.use_bias,
+                                  dtype=self.dtype, name='depthwise')(y)
+      if self.placement == 'between':
+        y = self._norm_and_activation(y, train, mask)
+    y = nn.Conv(channels, (1, 1), use_bias=self.use_bias, dtype=self.dtype,
+                name='pointwise')(y)
+    if self.placement == 'after' or self.type == 'pointwise':
+      y = self._norm_and_activation(y, train, mask)
     return x + y if self.residual else y
 
 
@@ -120,10 +195,14 @@ class AvgPoolStem(nn.Module):
 
 
 class MlpMixer(nn.Module):
-  """MLP-Mixer; `stem` switches on a locality stem (see `LOCALITY_STEMS`).
+  """MLP-Mixer; `stem` adds locality blocks (see `LOCALITY_TYPES`).
 
-  `stem` is a mapping such as `config.model.stem`: {'type': 'dwsep',
-  'kernel_size': 3, ...}. Type 'none' (or `stem=None`) is the plain Mixer.
+  `stem` is a mapping such as `config.model.stem`: the `LocalityBlock` (or
+  `AvgPoolStem`) fields, plus where the blocks go: after the patch embedding
+  (`after_embedding`, named `locality_stem`) and after every
+  `interleave_every`-th Mixer block (`locality_after_MixerBlock_{i}`, i the
+  0-based index of the Mixer block before it). Type 'none' (or `stem=None`)
+  is the plain Mixer.
   """
   patches: Any
   num_classes: int
@@ -134,31 +213,36 @@ class MlpMixer(nn.Module):
   stem: Optional[Mapping[str, Any]] = None
   dropout_rate: float = 0.0
   stochastic_depth_rate: float = 0.0
+  token_conv_kernel_size: int = 0
+  batch_norm_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
   model_name: Optional[str] = None
 
-  def _locality_stem(self):
-    options = dict(self.stem or {})
-    stem_type = options.pop('type', 'none')
-    if stem_type == 'none':
-      return None
-    if stem_type == 'dwsep':
-      return DepthwiseSeparableStem(**options, dtype=self.dtype,
-                                    name='locality_stem')
-    if stem_type == 'avgpool':
+  def _locality(self, x, name, train, mask):
+    options = dict(self.stem)
+    for placement_field in ('after_embedding', 'interleave_every'):
+      options.pop(placement_field, None)
+    if options['type'] == 'avgpool':
       return AvgPoolStem(options['kernel_size'], options.get('residual', False),
-                         name='locality_stem')
-    raise ValueError(f'Unknown stem type {stem_type!r}; '
-                     f'use one of {sorted(LOCALITY_STEMS)}.')
+                         name=name)(x)
+    if options['type'] not in LOCALITY_TYPES:
+      raise ValueError(f'Unknown stem type {options["type"]!r}; '
+                       f'use one of {sorted(LOCALITY_TYPES)}.')
+    block = LocalityBlock(**options, batch_norm_axis_name=(
+        self.batch_norm_axis_name), dtype=self.dtype, name=name)
+    return block(x, train=train, mask=mask)
 
   @nn.compact
-  def __call__(self, inputs, *, train):
+  def __call__(self, inputs, *, train, mask=None):
+    """`mask` [N] marks the real examples of a padded batch (BatchNorm)."""
+    stem = self.stem or {'type': 'none'}
+    has_locality = stem['type'] != 'none'
+    every = stem.get('interleave_every', 0) if has_locality else 0
     patch_size = tuple(self.patches['size'])
     x = nn.Conv(self.hidden_dim, patch_size, strides=patch_size,
                 dtype=self.dtype, name='stem')(inputs)
-    locality_stem = self._locality_stem()
-    if locality_stem is not None:
-      x = locality_stem(x)
+    if has_locality and stem.get('after_embedding', True):
+      x = self._locality(x, 'locality_stem', train, mask)
     n, h, w, c = x.shape
     x = jnp.reshape(x, (n, h * w, c))
     for i in range(self.num_blocks):
@@ -166,8 +250,13 @@ class MlpMixer(nn.Module):
       drop_path_rate = self.stochastic_depth_rate * i / max(
           self.num_blocks - 1, 1)
       x = MixerBlock(self.tokens_mlp_dim, self.channels_mlp_dim,
-                     self.dropout_rate, drop_path_rate, self.dtype)(
-                         x, train=train)
+                     self.dropout_rate, drop_path_rate,
+                     self.token_conv_kernel_size, self.dtype,
+                     name=f'MixerBlock_{i}')(x, train=train, grid=(h, w))
+      if every and (i + 1) % every == 0:
+        x = self._locality(x.reshape(n, h, w, c),
+                           f'locality_after_MixerBlock_{i}', train,
+                           mask).reshape(n, h * w, c)
     x = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype,
                      name='pre_head_layer_norm')(x)
     x = jnp.mean(x, axis=1)
@@ -176,4 +265,4 @@ class MlpMixer(nn.Module):
                     name='head')(x.astype(jnp.float32))
 
 
-LOCALITY_STEMS = ('none', 'dwsep', 'avgpool')
+LOCALITY_TYPES = ('none', 'dwsep', 'pointwise', 'avgpool')

@@ -7,7 +7,9 @@ The layout follows flax's ImageNet example: `create_train_state`,
 import functools
 import math
 import os
+import signal
 import time
+from typing import Any
 
 from absl import logging
 from clu import metric_writers
@@ -17,6 +19,7 @@ import flax
 from flax import jax_utils
 from flax.training import train_state
 import jax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -35,6 +38,47 @@ class NonFiniteError(FloatingPointError):
   """A non-finite loss or gradient with `on_non_finite='stop'`."""
 
 
+class Preempted(Exception):
+  """SIGTERM arrived; the run saved a checkpoint at `step` and stopped."""
+
+  def __init__(self, step, directory):
+    super().__init__(
+        f'Stopped by SIGTERM (a preemption notice) after step {step}; its '
+        f'checkpoint is saved in {directory}. Run the same command again to '
+        f'resume from step {step}.')
+    self.step = step
+
+
+class PreemptionNotice:
+  """Whether SIGTERM has arrived, at a step that every host agrees on.
+
+  One process: a SIGTERM handler sets a flag that the loop reads after each
+  step. Several: JAX's coordination service catches SIGTERM on any host and
+  `reached_preemption_sync_point` names the same step on all of them, so that
+  they save the same checkpoint together.
+  """
+
+  def __init__(self):
+    self._received = False
+    self._previous_handler = None
+    if jax.process_count() == 1:
+      self._previous_handler = signal.signal(signal.SIGTERM, self._receive)
+
+  def close(self):
+    if self._previous_handler is not None:
+      signal.signal(signal.SIGTERM, self._previous_handler)
+
+  def _receive(self, signum, frame):
+    del signum, frame
+    logging.warning('SIGTERM received: saving a checkpoint after this step.')
+    self._received = True
+
+  def reached(self, step):
+    if jax.process_count() > 1:
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self._received
+
+
 @flax.struct.dataclass
 class NonFiniteRecord:
   """Steps whose loss or gradient norm was not finite; their updates are dropped."""
@@ -51,6 +95,7 @@ class NonFiniteRecord:
 
 
 class TrainState(train_state.TrainState):
+  batch_stats: Any  # BatchNorm's running statistics; {} for models without.
   non_finite: NonFiniteRecord
 
 
@@ -70,13 +115,30 @@ class EvalMetrics(metrics.Collection):
 
 def create_model(config):
   return models.MlpMixer(num_classes=config.num_classes,
-                         dtype=jnp.dtype(config.compute_dtype), **config.model)
+                         dtype=jnp.dtype(config.compute_dtype),
+                         batch_norm_axis_name=AXIS, **config.model)
+
+
+def _half_cosine(peak, fraction):
+  return peak * 0.5 * (1 + jnp.cos(jnp.pi * fraction))
 
 
 def learning_rate_schedule(config, steps_per_epoch, num_train_steps):
-  warmup_steps = int(config.optimizer.warmup_epochs * steps_per_epoch)
+  """The learning rate at step t (0 for the first update), by its name."""
+  opt = config.optimizer
+  if opt.schedule == 'cosine_wave':
+    # Its period is 2 t_max steps; the phase is taken in integers, so that
+    # float32 keeps the seed's learning rate exact late in long runs.
+    period = 2 * opt.cosine_wave_t_max
+    return lambda step: _half_cosine(opt.learning_rate,
+                                     (step % period) / opt.cosine_wave_t_max)
+  if opt.schedule == 'epoch_cosine':
+    num_epochs = num_train_steps / steps_per_epoch
+    return lambda step: _half_cosine(
+        opt.learning_rate, (step // steps_per_epoch) / num_epochs)
+  warmup_steps = int(opt.warmup_epochs * steps_per_epoch)
   return optax.warmup_cosine_decay_schedule(
-      init_value=0.0, peak_value=config.optimizer.learning_rate,
+      init_value=0.0, peak_value=opt.learning_rate,
       warmup_steps=min(warmup_steps, num_train_steps - 1),
       decay_steps=num_train_steps, end_value=0.0)
 
@@ -87,20 +149,23 @@ def _is_kernel(params):
 
 
 def create_optimizer(config, schedule):
-  """AdamW with decoupled weight decay on kernels only, after clipping."""
+  """AdamW with decoupled weight decay, after clipping by global norm."""
   opt = config.optimizer
-  return optax.chain(
-      optax.clip_by_global_norm(opt.grad_clip_norm),
-      optax.adamw(schedule, b1=opt.b1, b2=opt.b2,
-                  weight_decay=opt.weight_decay, mask=_is_kernel))
+  adamw = optax.adamw(
+      schedule, b1=opt.b1, b2=opt.b2, weight_decay=opt.weight_decay,
+      mask=_is_kernel if opt.weight_decay_on == 'kernels' else None)
+  if not opt.grad_clip_norm:
+    return adamw
+  return optax.chain(optax.clip_by_global_norm(opt.grad_clip_norm), adamw)
 
 
 def create_train_state(config, model, tx, rng):
   shape = (1, config.image_size, config.image_size, 3)
-  params = jax.jit(lambda r: model.init(r, jnp.zeros(shape), train=False))(
-      rng)['params']
-  return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
-                           non_finite=NonFiniteRecord.empty())
+  variables = jax.jit(lambda r: model.init(r, jnp.zeros(shape), train=False))(
+      rng)
+  return TrainState.create(apply_fn=model.apply, params=variables['params'],
+                           batch_stats=variables.get('batch_stats', {}),
+                           tx=tx, non_finite=NonFiniteRecord.empty())
 
 
 def _normalize(config, images):
@@ -115,8 +180,10 @@ def _cross_entropy(logits, targets):
 def train_step(state, batch, rng, *, config, schedule):
   """One optimizer step on the global batch; run under pmap(axis_name=AXIS).
 
-  The keys derive from (rng, step) and each example's global position, so the
-  step is a pure function of its inputs whatever the device layout.
+  The augmentation keys derive from (rng, step) and each example's global
+  position, so augmentation is the same whatever the device layout; dropout,
+  stochastic depth and mixup draw per device, so with those on, a run is
+  reproducible on the same device layout only.
   """
   step_key = jax.random.fold_in(rng, state.step)
   augment_key, mix_key, dropout_key = jax.random.split(step_key, 3)
@@ -125,7 +192,8 @@ def train_step(state, batch, rng, *, config, schedule):
   example_keys = jax.vmap(functools.partial(jax.random.fold_in, augment_key))(
       device * per_device + jnp.arange(per_device))
   images = augment.per_example(example_keys, batch['image'], config.augment)
-  images = _normalize(config, images)
+  images = augment.erase(example_keys, _normalize(config, images),
+                         config.augment)
   targets = optax.smooth_labels(
       jax.nn.one_hot(batch['label'], config.num_classes),
       config.label_smoothing)
@@ -133,22 +201,30 @@ def train_step(state, batch, rng, *, config, schedule):
                                 targets, config.augment.mixup_alpha,
                                 config.augment.cutmix_alpha)
 
-  def loss_fn(params):
-    logits = state.apply_fn(
-        {'params': params}, images, train=True,
-        rngs={'dropout': jax.random.fold_in(dropout_key, device)})
-    return _cross_entropy(logits, targets).mean(), logits
+  # Padding rows of a partial batch (mask 0) count nowhere: each device's
+  # loss is its share of the mean over the global batch's real examples.
+  mask = batch['mask']
+  num_real = jax.lax.psum(jnp.sum(mask), AXIS)
 
-  (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state.params)
-  grads = jax.lax.pmean(grads, AXIS)
-  loss = jax.lax.pmean(loss, AXIS)
-  accuracy = jax.lax.pmean(
-      jnp.mean(jnp.argmax(logits, -1) == batch['label']), AXIS)
+  def loss_fn(params):
+    logits, updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, images,
+        train=True, mask=mask, mutable=['batch_stats'],
+        rngs={'dropout': jax.random.fold_in(dropout_key, device)})
+    loss = jnp.sum(_cross_entropy(logits, targets) * mask) / num_real
+    return loss, (logits, updates.get('batch_stats', {}))
+
+  (loss, (logits, batch_stats)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.params)
+  grads = jax.lax.psum(grads, AXIS)
+  loss = jax.lax.psum(loss, AXIS)
+  accuracy = jax.lax.psum(
+      jnp.sum((jnp.argmax(logits, -1) == batch['label']) * mask),
+      AXIS) / num_real
   grad_norm = optax.tree.norm(grads)
 
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-  updated = state.apply_gradients(grads=grads)
+  updated = state.apply_gradients(grads=grads, batch_stats=batch_stats)
   # A non-finite step leaves parameters and optimizer state as they were, so
   # that no checkpoint can ever hold NaNs; the host stops or counts it.
   new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
@@ -168,24 +244,35 @@ def train_step(state, batch, rng, *, config, schedule):
   return new_state, step_metrics
 
 
-def eval_step(state, batch, *, config):
-  """EvalMetrics of the real (unmasked) examples, gathered over devices."""
-  logits = state.apply_fn({'params': state.params},
-                          _normalize(config, batch['image']), train=False)
+def eval_step(state, batch, metrics, *, config):
+  """`metrics` merged with the EvalMetrics of this device's real examples.
+
+  No collective: XLA:CPU may start the device parts of independent programs
+  in any order, and with several collective programs in flight one device's
+  part waits for a peer that is queued behind another program (a rendezvous
+  deadlock, docs/RELIABILITY.md). Carrying `metrics` from step to step orders
+  the steps as the train state orders training steps; `evaluate` reduces
+  over devices and hosts once, at the end.
+  """
+  logits = state.apply_fn(
+      {'params': state.params, 'batch_stats': state.batch_stats},
+      _normalize(config, batch['image']), train=False)
   labels = batch['label']
   loss = _cross_entropy(logits, jax.nn.one_hot(labels, config.num_classes))
-  return EvalMetrics.gather_from_model_output(
-      axis_name=AXIS, loss=loss, logits=logits, labels=labels,
-      mask=batch['mask'] > 0)
+  return metrics.merge(EvalMetrics.single_from_model_output(
+      loss=loss, logits=logits, labels=labels, mask=batch['mask'] > 0))
 
 
 def evaluate(p_eval_step, state, split, batch_size):
   """EvalMetrics over every example of `split`, each counted once."""
-  result = None
+  metrics = jax_utils.replicate(EvalMetrics.empty(), axis_name=AXIS)
   for batch in input_pipeline.eval_batches(split, batch_size):
-    update = jax_utils.unreplicate(p_eval_step(state, batch))
-    result = update if result is None else result.merge(update)
-  return result
+    metrics = p_eval_step(state, batch, metrics)
+  metrics = jax.device_get(metrics)  # Leading axis: this host's devices.
+  if jax.process_count() > 1:
+    metrics = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]),
+                           multihost_utils.process_allgather(metrics))
+  return metrics.reduce()
 
 
 def evaluate_splits(p_eval_step, state, splits, batch_size):
@@ -220,7 +307,8 @@ def _host_state(state):
 
 def run_length(config, num_train_examples):
   """(steps_per_epoch, num_train_steps, eval_every, checkpoint_every)."""
-  steps_per_epoch = num_train_examples // config.batch_size
+  steps_per_epoch = input_pipeline.num_steps_per_epoch(
+      num_train_examples, config.batch_size, config.keep_partial_batch)
   num_train_steps = (config.num_train_steps if config.num_train_steps != -1
                      else math.ceil(config.num_epochs * steps_per_epoch))
   every = lambda n: steps_per_epoch if n == -1 else n
@@ -238,10 +326,7 @@ def check_run(config, workdir):
           f'{jax.device_count()}.')
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, f'.write_probe_{jax.process_index()}')
-    with open(probe, 'w') as f:
-      f.write('ok')
-    os.remove(probe)
+    checkpointing.probe_writable(workdir)
   except OSError as e:
     raise config_lib.ConfigError(
         f'--workdir={workdir} cannot be written ({e.strerror}); pass a '
@@ -299,7 +384,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   train_key = jax_utils.replicate(train_key, axis_name=AXIS)
   batches = jax_utils.prefetch_to_device(
       input_pipeline.train_batches(train_split, config.batch_size,
-                                   config.seed, start_step), 2, axis_name=AXIS)
+                                   config.seed, start_step,
+                                   config.keep_partial_batch), 2,
+      axis_name=AXIS)
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=num_train_steps, writer=writer)
 
@@ -308,6 +395,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   eval_metrics = None
   best_metric = f'{config.eval_splits[0]}_accuracy'
   log_start = (time.perf_counter(), start_step)
+  preemption = PreemptionNotice()
   try:
     for step in range(start_step + 1, num_train_steps + 1):
       state, update = p_train_step(state, next(batches), train_key)
@@ -330,14 +418,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         })
         metric_updates = []
 
-      is_checkpoint = step % checkpoint_every == 0 or last
-      is_eval = step % eval_every == 0 or last
+      preempted = preemption.reached(step)
+      is_checkpoint = step % checkpoint_every == 0 or last or preempted
+      is_eval = (step % eval_every == 0 or last) and not preempted
       if is_checkpoint or is_eval:
         check_non_finite(state, config.on_non_finite)
         host_state = _host_state(state)
       # Saved before the eval, so that a kill during the eval loses nothing.
       if is_checkpoint:
         checkpoints.save(host_state, step)
+      if preempted:
+        checkpoints.wait_until_finished()
+        raise Preempted(step, checkpoints.latest.directory)
       if is_eval:
         with report_progress.timed('eval'):
           eval_metrics = evaluate_splits(p_eval_step, state, eval_splits,
@@ -350,6 +442,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       if step % config.log_every_steps == 0:
         log_start = (time.perf_counter(), step)
   finally:
+    preemption.close()
     checkpoints.wait_until_finished()
     checkpoints.close()
     writer.flush()

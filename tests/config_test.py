@@ -9,10 +9,12 @@ from mixer_jax import config_lib
 from conftest import CONFIG_FILES, REPO, load_config, override
 
 
-def test_the_four_experiment_configs_exist():
+def test_the_experiment_configs_exist():
   assert {p.name for p in CONFIG_FILES} >= {
-      'baseline_cifar10.py', 'hybrid_cifar10.py', 'baseline_cifar100.py',
-      'hybrid_cifar100.py'}
+      f'{model}_{dataset}.py'
+      for model in ('baseline', 'hybrid', 'seed_baseline', 'seed_stem',
+                    'seed_hybrid')
+      for dataset in ('cifar10', 'cifar100')}
 
 
 @pytest.mark.parametrize('path', CONFIG_FILES, ids=lambda p: p.name)
@@ -23,8 +25,8 @@ def test_configs_have_the_fields_others_rely_on(path):
   assert config.num_classes == {'cifar10': 10, 'cifar100': 100}[config.dataset]
   assert isinstance(config.seed, int)
   assert config.model.stem.type in ('none', 'dwsep')
-  assert ('hybrid' in path.name) == (config.model.stem.type == 'dwsep')
-  assert path.stem.split('_')[1] == config.dataset
+  assert ('baseline' in path.name) == (config.model.stem.type == 'none')
+  assert path.stem.split('_')[-1] == config.dataset
   assert 'python train.py --config=configs/' + path.name in load_doc(path)
 
 
@@ -74,6 +76,39 @@ def hybrid_config(**overrides):
     ({'model.stem.type': 'conv'}, "model.stem.type='conv' is not allowed"),
     ({'model.stem.activation': 'tanh'}, 'model.stem.activation'),
     ({'model.stem.placement': 'before'}, 'model.stem.placement'),
+    ({'model.stem.norm': 'groupnorm'},
+     "model.stem.norm='groupnorm' is not allowed; use one of ['none', "
+     "'layernorm', 'batchnorm']"),
+    ({'model.stem.interleave_every': 9},
+     'interleave_every=9 must be an integer in [0, 8]'),
+    ({'model.stem.interleave_every': -1},
+     'interleave_every=-1 must be an integer in [0, 8]'),
+    ({'model.stem.after_embedding': False}, 'no block is placed'),
+    ({'optimizer.schedule': 'cosine'},
+     "optimizer.schedule='cosine' is not allowed; use one of "
+     "['warmup_cosine', 'cosine_wave', 'epoch_cosine']"),
+    ({'optimizer.weight_decay_on': 'biases'},
+     "optimizer.weight_decay_on='biases' is not allowed; use one of "
+     "['kernels', 'all']"),
+    ({'optimizer.weight_decay': -0.1}, 'optimizer.weight_decay=-0.1 must be'),
+    ({'optimizer.grad_clip_norm': -1.0}, 'optimizer.grad_clip_norm=-1.0'),
+    ({'optimizer.schedule': 'cosine_wave', 'optimizer.cosine_wave_t_max': 0},
+     'optimizer.cosine_wave_t_max=0 must be > 0'),
+    ({'augment.rotate_degrees': -15.0},
+     'augment.rotate_degrees=-15.0 must be in [0, 180]'),
+    ({'augment.brightness': 1.5}, 'augment.brightness=1.5 must be in [0, 1]'),
+    ({'augment.contrast': -0.1}, 'augment.contrast=-0.1 must be in [0, 1]'),
+    ({'augment.saturation': 2.0}, 'augment.saturation=2.0 must be in [0, 1]'),
+    ({'augment.hue': 0.6}, 'augment.hue=0.6 must be in [0, 0.5]'),
+    ({'augment.erase_prob': 1.1}, 'augment.erase_prob=1.1 must be in [0, 1]'),
+    ({'augment.erase_area': (0.5, 0.2)},
+     'augment.erase_area=(0.5, 0.2) must be a pair (lo, hi) with 0 < lo <= '
+     'hi <= 1'),
+    ({'augment.erase_area': (0.0, 0.2)}, 'augment.erase_area=(0.0, 0.2)'),
+    ({'augment.erase_ratio': (3.3, 0.3)}, 'augment.erase_ratio=(3.3, 0.3)'),
+    ({'model.dropout_rate': 1.0}, 'model.dropout_rate=1.0 must be in [0, 1)'),
+    ({'model.token_conv_kernel_size': 2},
+     'model.token_conv_kernel_size=2 must be 0 (off) or a positive odd'),
     ({'model.stochastic_depth_rate': 1.0}, 'stochastic_depth_rate=1.0'),
     ({'dataset': 'mnist'}, "dataset='mnist' is not allowed"),
     ({'num_classes': 100}, 'cifar10 has 10 classes'),
@@ -103,7 +138,8 @@ def test_inconsistent_configs_are_rejected_naming_the_field(overrides,
 def test_avgpool_rejects_dwsep_only_options():
   config = hybrid_config(**{'model.stem.type': 'avgpool',
                             'model.stem.activation': 'gelu'})
-  with pytest.raises(config_lib.ConfigError, match='dwsep stem only'):
+  with pytest.raises(config_lib.ConfigError,
+                     match='dwsep and pointwise blocks only'):
     config_lib.validate(config)
 
 
@@ -114,3 +150,47 @@ def test_avgpool_rejects_dwsep_only_options():
 def test_unknown_model_sizes_are_rejected(variant, message):
   with pytest.raises(config_lib.ConfigError, match=message):
     load_config(REPO / 'configs' / 'baseline_cifar10.py', variant)
+
+
+def test_the_seed_configs_hold_the_seed_notebooks_recipe():
+  hybrid = load_config(REPO / 'configs' / 'seed_hybrid_cifar10.py')
+  assert (hybrid.model.hidden_dim, hybrid.model.num_blocks,
+          hybrid.model.tokens_mlp_dim, hybrid.model.channels_mlp_dim,
+          tuple(hybrid.model.patches.size)) == (128, 8, 64, 256, (4, 4))
+  assert hybrid.model.dropout_rate == 0.15
+  assert dict(hybrid.model.stem) == {
+      'type': 'dwsep', 'kernel_size': 3, 'residual': False,
+      'activation': 'gelu', 'norm': 'batchnorm', 'placement': 'after',
+      'use_bias': False, 'after_embedding': True, 'interleave_every': 2}
+  optimizer = hybrid.optimizer
+  assert (optimizer.learning_rate, optimizer.weight_decay,
+          optimizer.weight_decay_on, optimizer.b1, optimizer.b2,
+          optimizer.grad_clip_norm, optimizer.schedule,
+          optimizer.cosine_wave_t_max) == (3e-3, 5e-4, 'all', 0.9, 0.999, 0.0,
+                                           'cosine_wave', 30)
+  assert (hybrid.batch_size, hybrid.num_epochs, hybrid.keep_partial_batch,
+          hybrid.label_smoothing) == (128, 30.0, True, 0.0)
+  augment = hybrid.augment
+  assert (augment.crop_padding, augment.flip, augment.rotate_degrees,
+          augment.brightness, augment.contrast, augment.saturation,
+          augment.hue, augment.erase_prob, tuple(augment.erase_area),
+          tuple(augment.erase_ratio), augment.mixup_alpha,
+          augment.randaugment_layers) == (4, True, 15.0, 0.1, 0.1, 0.1, 0.02,
+                                          0.1, (0.02, 0.33), (0.3, 3.3), 0.0,
+                                          0)
+  # The three seed models differ in where the block goes, and only there.
+  for name, after_embedding, every in (('seed_baseline', True, 0),
+                                       ('seed_stem', True, 0),
+                                       ('seed_hybrid', True, 2)):
+    config = load_config(REPO / 'configs' / f'{name}_cifar10.py')
+    assert (config.model.stem.after_embedding,
+            config.model.stem.interleave_every) == (after_embedding, every)
+    assert config.model.stem.type == ('none' if name == 'seed_baseline'
+                                      else 'dwsep')
+    for field in ('optimizer', 'augment', 'batch_size', 'num_epochs'):
+      assert config[field] == hybrid[field], (name, field)
+
+
+def test_an_unknown_seed_model_is_rejected():
+  with pytest.raises(config_lib.ConfigError, match="Unknown seed model 'big'"):
+    config_lib.seed_config('cifar10', 'big')

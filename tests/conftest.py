@@ -22,9 +22,24 @@ def shared_tfds_dir():
   return str(SHARED_TFDS)
 
 
+def load_seed_config(name):
+  return load_config(REPO / 'configs' / f'{name}.py')
+
+
 def tiny_config(**overrides):
   """The hybrid CIFAR-10 config shrunk to a model that trains in seconds."""
-  config = load_config(REPO / 'configs' / 'hybrid_cifar10.py')
+  return _shrunk(load_config(REPO / 'configs' / 'hybrid_cifar10.py'),
+                 **overrides)
+
+
+def tiny_seed_config(**overrides):
+  """The seed's hybrid and recipe, shrunk like `tiny_config`: BatchNorm
+  blocks after the embedding and after Mixer block 1, the seed's
+  augmentations, a padded last batch."""
+  return _shrunk(load_seed_config('seed_hybrid_cifar10'), **overrides)
+
+
+def _shrunk(config, **overrides):
   config.model.patches.size = (8, 8)
   config.model.hidden_dim = 16
   config.model.num_blocks = 2

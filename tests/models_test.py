@@ -8,7 +8,7 @@ import pytest
 
 from mixer_jax import config_lib
 from mixer_jax import models
-from conftest import CONFIG_FILES, load_config
+from conftest import CONFIG_FILES, REPO, load_config
 
 
 def make_model(variant='nano', stem_type='none', num_classes=10, **stem):
@@ -158,8 +158,8 @@ def test_identity_stem_reproduces_the_baseline():
 
 
 @pytest.mark.parametrize('stem_module,kernel_size', [
-    (models.DepthwiseSeparableStem, 3),
-    (models.DepthwiseSeparableStem, 5),
+    (models.LocalityBlock, 3),
+    (models.LocalityBlock, 5),
     (models.AvgPoolStem, 3),
 ])
 def test_stem_is_local(stem_module, kernel_size):
@@ -255,3 +255,128 @@ def test_analytic_flops_match_xla_within_elementwise_work(variant, stem_type):
   analytic = flops.forward_flops(model_config, 32, 10)
   # XLA also counts norms, GELU and the like: a few percent more, never less.
   assert analytic <= xla <= 1.15 * analytic
+
+
+def _seed_model(name, num_classes=10, **overrides):
+  config = load_config(REPO / 'configs' / f'{name}.py')
+  config.model.update(overrides)
+  return models.MlpMixer(num_classes=num_classes, **config.model)
+
+
+# The seed notebook's models, trainable parameters only (BatchNorm's running
+# statistics are not parameters). Each block adds 9C + C^2 + 2C = 17,792.
+@pytest.mark.parametrize('name,expected', [
+    ('seed_baseline_cifar10', 605_834),
+    ('seed_stem_cifar10', 623_626),
+    ('seed_hybrid_cifar10', 694_794),
+    ('seed_baseline_cifar100', 617_444),
+    ('seed_stem_cifar100', 635_236),
+    ('seed_hybrid_cifar100', 706_404),
+])
+def test_seed_models_have_the_seed_notebooks_parameter_counts(name, expected):
+  num_classes = 100 if name.endswith('100') else 10
+  assert num_params(_seed_model(name, num_classes), 32) == expected
+
+
+def test_seed_hybrid_blocks_sit_after_the_embedding_and_every_second_block():
+  variables = jax.eval_shape(lambda: _seed_model('seed_hybrid_cifar10').init(
+      jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)), train=False))
+  shapes = {k: v.shape for k, v in flax.traverse_util.flatten_dict(
+      variables['params'], sep='/').items() if k.startswith('locality')}
+  names = ['locality_stem'] + [f'locality_after_MixerBlock_{i}'
+                               for i in (1, 3, 5, 7)]
+  assert shapes == {f'{name}/{param}': shape for name in names
+                    for param, shape in (
+                        ('depthwise/kernel', (3, 3, 1, 128)),
+                        ('pointwise/kernel', (1, 1, 128, 128)),
+                        ('norm/scale', (128,)), ('norm/bias', (128,)))}
+  stats = flax.traverse_util.flatten_dict(variables['batch_stats'], sep='/')
+  assert sorted(stats) == sorted(f'{name}/norm/{s}' for name in names
+                                 for s in ('mean', 'var'))
+
+
+def test_seed_block_order_is_depthwise_pointwise_batchnorm_gelu():
+  block = models.LocalityBlock(norm='batchnorm', activation='gelu',
+                               placement='after', use_bias=False)
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, 8, 8, 16))
+  variables = block.init(jax.random.PRNGKey(1), x)
+  params = variables['params']
+  y = jax.lax.conv_general_dilated(
+      x, params['depthwise']['kernel'], (1, 1), 'SAME',
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=16)
+  y = y @ params['pointwise']['kernel'][0, 0]
+  y = (y - y.mean((0, 1, 2))) / jnp.sqrt(y.var((0, 1, 2)) + 1e-5)
+  expected = jax.nn.gelu(y, approximate=True)
+  got, _ = block.apply(variables, x, train=True, mutable=['batch_stats'])
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_pointwise_block_is_the_seed_block_without_the_depthwise_conv():
+  seed = _seed_model('seed_hybrid_cifar10')
+  no_locality = _seed_model('seed_hybrid_cifar10', stem=dict(
+      seed.stem, type='pointwise'))
+  with_conv, without_conv = (
+      flax.traverse_util.flatten_dict(jax.eval_shape(
+          lambda m=m: m.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)),
+                             train=False))['params'], sep='/')
+      for m in (seed, no_locality))
+  assert sorted(without_conv) == sorted(
+      k for k in with_conv if not k.endswith('depthwise/kernel'))
+  assert num_params(seed, 32) - num_params(no_locality, 32) == 5 * 9 * 128
+
+
+def _batch_norm(x, mask=None, **kwargs):
+  norm = models.BatchNorm(**kwargs)
+  variables = norm.init(jax.random.PRNGKey(0), x, train=False)
+  y, updates = norm.apply(variables, x, train=True, mask=mask,
+                          mutable=['batch_stats'])
+  return norm, y, updates['batch_stats']
+
+
+def test_batchnorm_trains_on_batch_statistics_and_evaluates_on_running_ones():
+  x = 3.0 * jax.random.normal(jax.random.PRNGKey(0), (16, 4, 4, 8)) + 2.0
+  norm, y, stats = _batch_norm(x)
+  mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
+  np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-5), rtol=1e-4,
+                             atol=1e-4)
+  n = 16 * 4 * 4
+  # PyTorch's update: momentum 0.1 (flax's 0.9), unbiased running variance.
+  np.testing.assert_allclose(stats['mean'], 0.1 * mean, rtol=1e-5)
+  np.testing.assert_allclose(stats['var'], 0.9 + 0.1 * var * n / (n - 1),
+                             rtol=1e-5)
+  params = {'scale': jnp.full((8,), 2.0), 'bias': jnp.full((8,), 0.5)}
+  evaluated = norm.apply({'params': params, 'batch_stats': stats}, x,
+                         train=False)
+  np.testing.assert_allclose(
+      evaluated, 2.0 * (x - stats['mean']) / np.sqrt(stats['var'] + 1e-5) +
+      0.5, rtol=1e-4, atol=1e-4)
+
+
+def test_batchnorm_statistics_ignore_masked_rows():
+  x = jax.random.normal(jax.random.PRNGKey(0), (12, 4, 4, 8))
+  padded = jnp.concatenate([x, jnp.full((4, 4, 4, 8), 1e6)])
+  mask = jnp.arange(16) < 12
+  _, y, stats = _batch_norm(padded, mask)
+  _, y_real, stats_real = _batch_norm(x)
+  np.testing.assert_allclose(y[:12], y_real, rtol=1e-5, atol=1e-5)
+  for name in ('mean', 'var'):
+    np.testing.assert_allclose(stats[name], stats_real[name], rtol=1e-5)
+
+
+def test_token_conv_adds_a_residual_depthwise_conv_to_every_block():
+  baseline = _seed_model('seed_baseline_cifar10')
+  with_conv = _seed_model('seed_baseline_cifar10', token_conv_kernel_size=3)
+  assert num_params(with_conv, 32) - num_params(baseline, 32) == 8 * (
+      9 * 128 + 128)
+  block = models.MixerBlock(8, 16, token_conv_kernel_size=3)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 20, 4))
+  variables = block.init(jax.random.PRNGKey(1), x, grid=(4, 5))
+  assert variables['params']['token_conv']['kernel'].shape == (3, 3, 1, 4)
+  # Zero conv weights: the block without it.
+  zeroed = jax.tree.map(jnp.zeros_like, variables['params']['token_conv'])
+  plain = models.MixerBlock(8, 16)
+  np.testing.assert_allclose(
+      block.apply({'params': {**variables['params'], 'token_conv': zeroed}},
+                  x, grid=(4, 5)),
+      plain.apply({'params': {k: v for k, v in variables['params'].items()
+                              if k != 'token_conv'}}, x), rtol=1e-6)

@@ -24,8 +24,8 @@ TINY_RUN = str(REPO / 'tests' / 'tiny_run.py')
 FINAL_STEP = 9
 
 
-def _tiny_run(workdir, kill_at=None):
-  command = [sys.executable, TINY_RUN, str(workdir)]
+def _tiny_run(workdir, kill_at=None, *flags):
+  command = [sys.executable, TINY_RUN, str(workdir), *flags]
   if kill_at:
     command.append(f'--kill_at={kill_at}')
   return subprocess.run(command, cwd=REPO, capture_output=True, text=True,
@@ -114,26 +114,93 @@ def test_damaged_latest_checkpoint_is_reported_and_the_previous_used(
                         _saved(uninterrupted, FINAL_STEP))
 
 
-def test_when_every_checkpoint_is_damaged_all_are_kept_and_it_says_so(
+def test_when_every_checkpoint_is_damaged_all_are_kept_and_it_starts_afresh(
     uninterrupted, tmp_path):
   shutil.copytree(uninterrupted, tmp_path, dirs_exist_ok=True)
   steps = sorted(p.name for p in (tmp_path / 'checkpoints').iterdir())
   for step in steps:
     _damage(tmp_path / 'checkpoints' / step)
-  config = tiny_config(num_train_steps=FINAL_STEP)
-  template = train.create_train_state(
-      config, train.create_model(config),
-      train.create_optimizer(config, lambda _: 1e-3), jax.random.PRNGKey(0))
-  checkpoints = checkpointing.Checkpoints(str(tmp_path), config)
-  with pytest.raises(checkpointing.CheckpointError) as error:
-    checkpoints.restore_latest(template)
-  assert 'Every checkpoint' in str(error.value)
-  assert str(tmp_path / 'damaged_checkpoints') in str(error.value)
+  restarted = _tiny_run(tmp_path)
+  assert restarted.returncode == 0, restarted.stderr[-3000:]
+  assert (f'Every checkpoint in {tmp_path / "checkpoints"} was damaged' in
+          restarted.stderr)
+  assert 'Starting afresh from step 0' in restarted.stderr
+  assert 'Resuming from' not in restarted.stderr
   assert sorted(p.name.split('.')[0] for p in
                 (tmp_path / 'damaged_checkpoints').iterdir()) == steps
-  # Running again starts afresh, as the message says.
-  assert checkpoints.restore_latest(template) is None
-  checkpoints.close()
+  _assert_bitwise_equal(_saved(tmp_path, FINAL_STEP),
+                        _saved(uninterrupted, FINAL_STEP))
+
+
+def test_sigterm_saves_the_current_step_and_resumes_from_exactly_it(
+    uninterrupted, tmp_path):
+  stopped = _tiny_run(tmp_path, None, '--sigterm_at=4')
+  assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-3000:]
+  # SIGTERM came while step 5 was in flight: step 5 is saved, off-schedule.
+  assert ('Stopped by SIGTERM (a preemption notice) after step 5; its '
+          f'checkpoint is saved in {tmp_path / "checkpoints"}. Run the same '
+          'command again to resume from step 5.') in stopped.stderr
+  assert sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir()) == [
+      2, 4, 5]
+  restarted = _tiny_run(tmp_path)
+  assert restarted.returncode == 0, restarted.stderr[-3000:]
+  assert re.findall(r'Resuming from the checkpoint at step (\d+)',
+                    restarted.stderr) == ['5']
+  _assert_bitwise_equal(_saved(tmp_path, FINAL_STEP),
+                        _saved(uninterrupted, FINAL_STEP))
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and not shutil.which('chattr'),
+                    reason='root ignores permissions, and chattr is missing')
+def test_a_save_that_cannot_be_written_stops_naming_the_directory(
+    uninterrupted, tmp_path):
+  directory = tmp_path / 'checkpoints'
+  try:
+    failed = _tiny_run(tmp_path, None, '--readonly_after_save=4')
+  finally:
+    if os.geteuid() == 0:
+      subprocess.run(['chattr', '-i', str(directory)], check=False)
+    os.chmod(directory, 0o755)
+  assert failed.returncode == 2, failed.stderr[-3000:]
+  assert f'error: Could not write a checkpoint to {directory} (' in (
+      failed.stderr)
+  assert 'The checkpoints already there are intact' in failed.stderr
+  assert sorted(int(p.name) for p in directory.iterdir()) == [2, 4]
+  assert _saved(tmp_path, 4)  # Intact: it restores.
+  restarted = _tiny_run(tmp_path)
+  assert restarted.returncode == 0, restarted.stderr[-3000:]
+  assert 'Resuming from the checkpoint at step 4' in restarted.stderr
+  _assert_bitwise_equal(_saved(tmp_path, FINAL_STEP),
+                        _saved(uninterrupted, FINAL_STEP))
+
+
+def _train_py_on_devices(workdir, devices, tfds_dir):
+  """train.py on `devices` simulated CPU devices, a tiny model, periodic
+  saves and two evaluations of the whole 10,000-image test split in 100
+  batches each."""
+  flags = {'config.tfds_data_dir': tfds_dir, 'config.train_count': 320,
+           'config.model.hidden_dim': 16, 'config.model.num_blocks': 2,
+           'config.model.tokens_mlp_dim': 8,
+           'config.model.channels_mlp_dim': 32, 'config.batch_size': 32,
+           'config.num_train_steps': 8, 'config.eval_every_steps': 4,
+           'config.checkpoint_every_steps': 2, 'config.log_every_steps': 2,
+           'config.eval_batch_size': 100}
+  command = [sys.executable, 'train.py', '--config=configs/hybrid_cifar10.py',
+             f'--workdir={workdir}'] + [f'--{k}={v}' for k, v in flags.items()]
+  env = dict(os.environ, JAX_PLATFORMS='cpu',
+             XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
+  return subprocess.run(command, cwd=REPO, env=env, capture_output=True,
+                        text=True, timeout=600)
+
+
+@pytest.mark.parametrize('devices', [2, 4])
+def test_a_multi_device_run_with_periodic_saves_evaluates_to_the_end(
+    tmp_path, shared_tfds_dir, devices):
+  result = _train_py_on_devices(tmp_path, devices, shared_tfds_dir)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert re.findall(r'step (\d+): test_loss', result.stderr) == ['4', '8']
+  assert sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir()) == [
+      4, 6, 8]
 
 
 def test_checkpoint_of_another_model_is_refused_and_kept(uninterrupted,
@@ -174,9 +241,9 @@ def _poisoned_normalize(original):
 
 
 def _poisoned_batches(original, poisoned_step):
-  def batches(split, batch_size, seed, start_step=0):
-    for step, batch in enumerate(original(split, batch_size, seed, start_step),
-                                 start_step):
+  def batches(split, batch_size, seed, start_step=0, *args):
+    for step, batch in enumerate(
+        original(split, batch_size, seed, start_step, *args), start_step):
       if step == poisoned_step:
         batch = dict(batch, image=np.full_like(batch['image'], 255))
       yield batch

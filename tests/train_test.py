@@ -17,7 +17,7 @@ from mixer_jax import config_lib
 from mixer_jax import input_pipeline
 from mixer_jax import report
 from mixer_jax import train
-from conftest import REPO, tiny_config
+from conftest import REPO, load_seed_config, override, tiny_config, tiny_seed_config
 
 
 def _setup(config, num_train_examples=64):
@@ -231,12 +231,15 @@ sys.path.insert(0, "tests")
 import jax, numpy as np
 from flax import jax_utils
 from mixer_jax import input_pipeline, train
-from conftest import tiny_config
-config = tiny_config(**{"augment.mixup_alpha": 0.0})
+from conftest import tiny_seed_config
+# The seed's hybrid shrunk: BatchNorm blocks, and 3 steps an epoch whose last
+# batch has 12 real images of 24 (on 8 devices, 4 devices hold none). No
+# dropout: its masks are drawn per device, not per example.
+config = tiny_seed_config(batch_size=24, **{"model.dropout_rate": 0.0})
 split = input_pipeline.Split(
-    np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8),
-    np.random.default_rng(1).integers(0, 10, (64,), dtype=np.int32))
-schedule = train.learning_rate_schedule(config, 4, 6)
+    np.random.default_rng(0).integers(0, 256, (60, 32, 32, 3), dtype=np.uint8),
+    np.random.default_rng(1).integers(0, 10, (60,), dtype=np.int32))
+schedule = train.learning_rate_schedule(config, 3, 6)
 state = train.create_train_state(
     config, train.create_model(config), train.create_optimizer(config, schedule),
     jax.random.PRNGKey(0))
@@ -245,19 +248,23 @@ p_step = jax.pmap(functools.partial(train.train_step, config=config,
 state = jax_utils.replicate(state)
 key = jax_utils.replicate(jax.random.PRNGKey(1))
 losses = []
-for _, batch in zip(range(4), input_pipeline.train_batches(split, 16, seed=0)):
+batches = input_pipeline.train_batches(split, 24, seed=0,
+                                      keep_partial_batch=True)
+for _, batch in zip(range(4), batches):
   state, metrics = p_step(state, batch, key)
   losses.append(float(jax_utils.unreplicate(metrics).compute()["loss"]))
-params = jax.device_get(jax_utils.unreplicate(state).params)
+state = jax.device_get(jax_utils.unreplicate(state))
 try:
-  train.check_run(tiny_config(batch_size=12), "/tmp")
+  train.check_run(tiny_seed_config(batch_size=12), "/tmp")
   refusal = None
 except train.config_lib.ConfigError as e:
   refusal = str(e)
 print(json.dumps({"devices": jax.device_count(), "losses": losses,
                   "refusal": refusal,
                   "params": [np.asarray(p).ravel()[:50].tolist()
-                             for p in jax.tree.leaves(params)]}))
+                             for p in jax.tree.leaves(state.params)],
+                  "batch_stats": [np.asarray(s).tolist()
+                                  for s in jax.tree.leaves(state.batch_stats)]}))
 '''
 
 
@@ -273,9 +280,12 @@ def _run_on_devices(count):
 def test_pmap_over_2_and_8_devices_matches_1_device():
   runs = {count: _run_on_devices(count) for count in (1, 2, 8)}
   assert [runs[c]['devices'] for c in (1, 2, 8)] == [1, 2, 8]
+  assert len(runs[1]['batch_stats']) == 2 * 2  # Mean and var of 2 blocks.
   for count in (2, 8):
     np.testing.assert_allclose(runs[count]['losses'], runs[1]['losses'],
                                rtol=1e-5)
+    for got, want in zip(runs[count]['batch_stats'], runs[1]['batch_stats']):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     for got, want in zip(runs[count]['params'], runs[1]['params']):
       # Adam magnifies float noise in near-zero gradients: ~1e-6 here, far
       # below the ~1e-3 that one step of another batch would move them.
@@ -312,3 +322,105 @@ def test_no_recompilation_after_the_first_step(tmp_path, mock_tfds):
   train_batch, eval_batch = 'uint8[1,16,32,32,3]', 'uint8[1,48,32,32,3]'
   assert sum(train_batch in m for m in compiled) == 1, compiled
   assert sum(eval_batch in m for m in compiled) == 1, compiled
+
+
+def _seed_schedule(**overrides):
+  config = override(load_seed_config('seed_hybrid_cifar10'), **overrides)
+  steps_per_epoch, num_train_steps, _, _ = train.run_length(config, 50_000)
+  return (train.learning_rate_schedule(config, steps_per_epoch,
+                                       num_train_steps),
+          steps_per_epoch, num_train_steps)
+
+
+def test_the_schedule_as_run_is_the_per_step_cosine_wave():
+  schedule, _, _ = _seed_schedule()
+  for step in (0, 30, 60, 61):
+    np.testing.assert_allclose(
+        schedule(step), 3e-3 * (1 + np.cos(np.pi * step / 30)) / 2,
+        rtol=1e-6, atol=1e-12)
+  np.testing.assert_allclose([schedule(0), schedule(30), schedule(60)],
+                             [3e-3, 0.0, 3e-3], atol=1e-12)
+
+
+@pytest.mark.parametrize('fraction,keep,steps,final_near_zero', [
+    # The seed kept the partial batch: 391 steps an epoch at full data.
+    (1.0, True, 30 * 391, True),
+    (1.0, False, 30 * 390, False),
+    (0.1, True, 30 * 40, False),
+    (0.1, False, 30 * 39, True),
+])
+def test_the_final_steps_learning_rate_is_the_seeds(fraction, keep, steps,
+                                                    final_near_zero):
+  examples = round(fraction * 50_000)
+  config = override(load_seed_config('seed_hybrid_cifar10'),
+                    keep_partial_batch=keep)
+  steps_per_epoch, num_train_steps, eval_every, _ = train.run_length(
+      config, examples)
+  assert num_train_steps == steps and eval_every == steps_per_epoch
+  schedule = train.learning_rate_schedule(config, steps_per_epoch,
+                                          num_train_steps)
+  # PyTorch steps the scheduler after each iteration: the last of
+  # `steps` iterations ran at CosineAnnealingLR's lr after steps - 1 steps.
+  final = float(schedule(num_train_steps - 1))
+  np.testing.assert_allclose(
+      final, 3e-3 * (1 + np.cos(np.pi * (steps - 1) / 30)) / 2, rtol=1e-5)
+  assert (final < 1e-5) == final_near_zero
+
+
+def test_the_intended_schedule_is_a_cosine_stepped_once_per_epoch():
+  schedule, steps_per_epoch, num_train_steps = _seed_schedule(
+      **{'optimizer.schedule': 'epoch_cosine'})
+  assert steps_per_epoch == 391 and num_train_steps == 30 * 391
+  for epoch in (0, 1, 15, 29):
+    for step in (epoch * 391, epoch * 391 + 390):
+      np.testing.assert_allclose(
+          schedule(step), 3e-3 * (1 + np.cos(np.pi * epoch / 30)) / 2,
+          rtol=1e-5)
+
+
+def test_weight_decay_on_all_parameters_decays_biases_and_norms_too():
+  config = tiny_config(**{'optimizer.weight_decay': 0.5,
+                          'optimizer.weight_decay_on': 'all'})
+  state, _ = _setup(config)
+  params = jax.tree.map(lambda p: p + 1.0, state.params)
+  updates, _ = state.tx.update(jax.tree.map(np.zeros_like, params),
+                               state.tx.init(params), params)
+  assert all(np.all(np.asarray(u) != 0) for u in jax.tree.leaves(updates))
+
+
+def test_a_kept_partial_batch_is_padded_and_masked():
+  split = _random_split(40)
+  batches = input_pipeline.train_batches(split, 16, seed=0,
+                                         keep_partial_batch=True)
+  epoch = [next(batches) for _ in range(3)]
+  masks = [b['mask'].ravel() for b in epoch]
+  assert [int(m.sum()) for m in masks] == [16, 16, 8]
+  assert all(b['image'].shape == (1, 16, 32, 32, 3) for b in epoch)
+  # Every example exactly once among the real rows of the epoch.
+  seen = np.concatenate([b['label'].ravel()[m > 0] for b, m in
+                         zip(epoch, masks)])
+  assert sorted(seen) == sorted(split.labels)
+  # The next epoch starts at step 3, and resuming there gives the same batch.
+  resumed = next(input_pipeline.train_batches(split, 16, seed=0, start_step=3,
+                                              keep_partial_batch=True))
+  np.testing.assert_array_equal(next(batches)['image'], resumed['image'])
+
+
+def test_padded_rows_change_neither_the_loss_nor_the_update():
+  config = tiny_seed_config(**{'augment.erase_prob': 0.0})
+  state, p_step = _setup(config)
+  split = _random_split(12)
+  key = jax_utils.replicate(jax.random.PRNGKey(1))
+  padded = next(input_pipeline.train_batches(split, 16, seed=0,
+                                             keep_partial_batch=True))
+  garbage = dict(padded, image=np.where(padded['mask'][..., None, None, None],
+                                        padded['image'], 255).astype(np.uint8),
+                 label=np.where(padded['mask'] > 0, padded['label'], 3))
+  results = [p_step(jax_utils.replicate(state), batch, key)
+             for batch in (padded, garbage)]
+  (state_a, metrics_a), (state_b, metrics_b) = [
+      jax.device_get(jax_utils.unreplicate(r)) for r in results]
+  assert metrics_a.compute() == metrics_b.compute()
+  for a, b in zip(jax.tree.leaves((state_a.params, state_a.batch_stats)),
+                  jax.tree.leaves((state_b.params, state_b.batch_stats))):
+    np.testing.assert_array_equal(a, b)

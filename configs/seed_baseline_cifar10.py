@@ -1,0 +1,22 @@
+r"""The seed's baseline Mixer and recipe, on CIFAR-10.
+
+The seed notebook's baseline: the plain Mixer (hidden 128, 8 blocks, token MLP
+64, channel MLP 256, dropout 0.15).
+
+The seed's recipe as run (docs/SEED.md): AdamW lr 3e-3, weight decay 5e-4 on
+every parameter, batch 128 with the last partial batch kept, 30 epochs, the
+per-step cosine wave, flip, crop, rotation, colour jitter, random erasing.
+
+Offline, on the prepared copy beside the checkout:
+  python train.py --config=configs/seed_baseline_cifar10.py --workdir=/tmp/seed_baseline \
+    --config.tfds_data_dir=../shared/data/tfds
+Online, drop the last flag.
+
+Results: not measured yet.
+"""
+
+from mixer_jax import config_lib
+
+
+def get_config(variant='seed'):
+  return config_lib.seed_config('cifar10', 'baseline', variant)
