@@ -58,7 +58,8 @@ def test_matches_nn_conv_forward_and_gradients(implementation, k):
                                rtol=1e-5, atol=1e-4, err_msg=name)
 
 
-@pytest.mark.parametrize('implementation', depthwise.IMPLEMENTATIONS)
+# 'xla' is the reference here; the nn.Conv comparison above covers it.
+@pytest.mark.parametrize('implementation', ['shift', 'dense'])
 def test_square_grid_and_kernel_larger_than_the_grid(implementation):
   for shape, k in (((2, 8, 8, 4), 3), ((3, 2, 3, 2), 5)):
     x = jax.random.normal(jax.random.PRNGKey(0), shape)
