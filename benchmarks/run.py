@@ -107,6 +107,7 @@ def train_step_row(config, peak, steps, warmup):
   images_per_sec = config.batch_size / seconds
   return {
       'model': config.model.model_name, 'stem': config.model.stem.type,
+      'blocks': flops.num_locality_blocks(config.model),
       'batch': config.batch_size, 'dtype': config.compute_dtype,
       'images_per_sec': images_per_sec, 'step_ms': 1e3 * seconds,
       'gflop_per_image': per_image / 1e9,
@@ -190,16 +191,26 @@ def _markdown(results):
   lines = [f"Machine: {results['machine']}; JAX {results['jax']}; "
            f"{results['date']}. Matmul peak (float32 jnp.dot, measured): "
            f"{results['peak_gflops']:.1f} GFLOP/s.", '',
-           '| model | stem | batch | dtype | images/s | step ms | GFLOP/img '
-           '(analytic) | GFLOP/img (XLA) | utilisation of peak |',
-           '|---|---|---|---|---|---|---|---|---|']
+           '| model | stem | locality blocks | batch | dtype | images/s | step '
+           'ms | GFLOP/img (analytic) | GFLOP/img (XLA) | utilisation of peak |',
+           '|---|---|---|---|---|---|---|---|---|---|']
   for section in ('train_step', 'batch_scaling', 'model_scaling'):
     for r in results[section]:
       lines.append(
-          f"| {r['model']} | {r['stem']} | {r['batch']} | {r['dtype']} | "
+          f"| {r['model']} | {r['stem']} | {r.get('blocks', 0)} | "
+          f"{r['batch']} | {r['dtype']} | "
           f"{r['images_per_sec']:.1f} | {r['step_ms']:.0f} | "
           f"{r['gflop_per_image']:.3f} | {r['xla_gflop_per_image']:.3f} | "
           f"{100 * r['utilisation']:.1f}% |")
+  lines += ['', '| locality cost at batch 128, float32 | hybrid step / '
+            'baseline step | target |', '|---|---|---|']
+  for model, target in (('Mixer-nano_4', 1.05), ('Mixer-seed_4', 1.25)):
+    step_ms = {r['stem']: r['step_ms'] for r in results['train_step']
+               if (r['model'], r['batch'], r['dtype']) == (model, 128,
+                                                           'float32')}
+    if len(step_ms) == 2:
+      lines.append(f"| {model} | {step_ms['dwsep'] / step_ms['none']:.2f}x | "
+                   f"<= {target}x |")
   lines += ['', '| input pipeline alone, batch | images/s |', '|---|---|']
   lines += [f"| {r['batch']} | {r['images_per_sec']:.0f} |"
             for r in results['input_pipeline']]
@@ -230,6 +241,9 @@ def main(_):
   }
   headline = [_config(stem=stem, batch_size=batch)
               for stem in ('none', 'dwsep') for batch in (128, 512)]
+  # The seed's models and recipe (its augmentations and BatchNorm included).
+  headline += [config_lib.seed_config('cifar10', blocks)
+               for blocks in ('baseline', 'hybrid')]
   if not FLAGS.quick:
     headline.append(_config(batch_size=128, compute_dtype='bfloat16'))
   results['train_step'] = [train_step_row(c, peak, steps, warmup)

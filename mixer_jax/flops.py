@@ -11,7 +11,7 @@ def forward_flops(model, image_size, num_classes):
   grid_h, grid_w = image_size // patch_h, image_size // patch_w
   tokens, channels = grid_h * grid_w, model.hidden_dim
   macs = tokens * patch_h * patch_w * 3 * channels  # Patch embedding.
-  macs += _num_locality_blocks(model) * tokens * (
+  macs += num_locality_blocks(model) * tokens * (
       channels**2 + (model.stem.kernel_size**2 * channels
                      if model.stem.type == 'dwsep' else 0))
   per_block = (channels * 2 * tokens * model.tokens_mlp_dim +
@@ -21,7 +21,7 @@ def forward_flops(model, image_size, num_classes):
   return 2 * macs
 
 
-def _num_locality_blocks(model):
+def num_locality_blocks(model):
   stem = model.stem
   if stem.type not in ('dwsep', 'pointwise'):
     return 0
