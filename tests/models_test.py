@@ -239,10 +239,15 @@ def test_bfloat16_compute_keeps_float32_parameters_and_logits():
 
 @pytest.mark.parametrize('variant,stem_type', [('nano', 'none'),
                                                ('nano', 'dwsep'),
-                                               ('S/4', 'none')])
+                                               ('S/4', 'none'),
+                                               ('seed_hybrid', 'dwsep')])
 def test_analytic_flops_match_xla_within_elementwise_work(variant, stem_type):
   from mixer_jax import flops  # pylint: disable=g-import-not-at-top
-  model_config = config_lib.model_config(variant, stem_type)
+  if variant == 'seed_hybrid':  # 5 blocks, BatchNorm, no conv biases.
+    model_config = load_config(REPO / 'configs' /
+                               'seed_hybrid_cifar10.py').model
+  else:
+    model_config = config_lib.model_config(variant, stem_type)
   model = models.MlpMixer(num_classes=10, **model_config)
   images = jnp.zeros((4, 32, 32, 3))
   params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), images,
@@ -380,3 +385,13 @@ def test_token_conv_adds_a_residual_depthwise_conv_to_every_block():
                   x, grid=(4, 5)),
       plain.apply({'params': {k: v for k, v in variables['params'].items()
                               if k != 'token_conv'}}, x), rtol=1e-6)
+
+
+def test_analytic_flops_count_every_locality_block():
+  from mixer_jax import flops  # pylint: disable=g-import-not-at-top
+  counts = {name: flops.forward_flops(
+      load_config(REPO / 'configs' / f'{name}_cifar10.py').model, 32, 10)
+            for name in ('seed_baseline', 'seed_stem', 'seed_hybrid')}
+  per_block = 2 * 64 * (9 * 128 + 128 * 128)  # 8x8 tokens, C = 128.
+  assert counts['seed_stem'] - counts['seed_baseline'] == per_block
+  assert counts['seed_hybrid'] - counts['seed_baseline'] == 5 * per_block
