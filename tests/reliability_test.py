@@ -24,12 +24,13 @@ TINY_RUN = str(REPO / 'tests' / 'tiny_run.py')
 FINAL_STEP = 9
 
 
-def _tiny_run(workdir, kill_at=None, *flags):
+def _tiny_run(workdir, kill_at=None, *flags, timeout=None):
   command = [sys.executable, TINY_RUN, str(workdir), *flags]
   if kill_at:
     command.append(f'--kill_at={kill_at}')
   return subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                        env=dict(os.environ, JAX_PLATFORMS='cpu'))
+                        env=dict(os.environ, JAX_PLATFORMS='cpu'),
+                        timeout=timeout)
 
 
 def _saved(workdir, step, kind='checkpoints'):
@@ -156,7 +157,9 @@ def test_a_save_that_cannot_be_written_stops_naming_the_directory(
     uninterrupted, tmp_path):
   directory = tmp_path / 'checkpoints'
   try:
-    failed = _tiny_run(tmp_path, None, '--readonly_after_save=4')
+    # An orbax save that fails to create its directory leaves threads that
+    # hold the process for 300 s at exit; the run must not get that far.
+    failed = _tiny_run(tmp_path, None, '--readonly_after_save=4', timeout=240)
   finally:
     if os.geteuid() == 0:
       subprocess.run(['chattr', '-i', str(directory)], check=False)
