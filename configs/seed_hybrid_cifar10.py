@@ -13,7 +13,9 @@ Offline, on the prepared copy beside the checkout:
     --config.tfds_data_dir=../shared/data/tfds
 Online, drop the last flag.
 
-Results: not measured yet.
+Measured (docs/TRAINING.md): with --config.num_epochs=1, 40.98% test accuracy
+on CIFAR-10 (JPEG copy), 2-core CPU, 2026-11-25. The 30-epoch runs are in
+grids/seed.py.
 """
 
 from mixer_jax import config_lib

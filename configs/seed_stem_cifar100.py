@@ -12,7 +12,7 @@ Where tfds can download CIFAR-100 (no offline copy exists here):
   python train.py --config=configs/seed_stem_cifar100.py --workdir=/tmp/seed_stem_100
 With a prepared data dir: add --config.tfds_data_dir=DIR.
 
-Results: not measured yet.
+Results: not measured yet; CIFAR-100 cannot be downloaded on the machines here.
 """
 
 from mixer_jax import config_lib
