@@ -69,12 +69,29 @@ class Checkpoints:
 
   def save(self, state, step):
     with self._writing(self.latest):
+      self._await_other_saves(self.latest)
       self.latest.save(step, args=self._args(state))
 
   def save_if_best(self, state, step, accuracy):
     with self._writing(self.best):
+      self._await_other_saves(self.best)
       self.best.save(step, args=self._args(state),
                      metrics={'accuracy': float(accuracy)})
+
+  def _await_other_saves(self, manager):
+    """Lets the other manager's save finish before `manager` starts one.
+
+    In a multi-process run each orbax manager meets the other processes at
+    barriers named the same for every manager, from the main thread and from
+    its background finalize thread. Two managers saving at once can enter
+    the same barrier twice from one process, which fails the save on one
+    process and leaves the others waiting at the next barrier. The wait
+    costs nothing in practice: the latest checkpoint is written while the
+    evaluation runs, before the best one is saved.
+    """
+    for other in (self.latest, self.best):
+      if other is not manager:
+        other.wait_until_finished()
 
   @contextlib.contextmanager
   def _writing(self, manager):
