@@ -92,7 +92,7 @@ def test_checkpoints_move_between_process_counts(one_process, tmp_path, first,
 
 
 def test_saves_to_both_managers_back_to_back_land_on_every_process(tmp_path):
-  # Against saves that overlapped across managers, this failed in 3 of 4
+  # Against saves that overlapped across managers this failed in 2 of 2
   # tries: one process stopped with "Barrier ... is already ongoing", the
   # other waited out the shutdown barrier and aborted.
   port = _free_port()
