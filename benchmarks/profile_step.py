@@ -2,6 +2,7 @@ r"""Where the train step's time goes: op time by model part and op kind.
 
   python benchmarks/profile_step.py --stem=none --batch=128
   python benchmarks/profile_step.py --stem=dwsep --batch=128
+  python benchmarks/profile_step.py --stem=none --batch=128 --dtype=bfloat16
 
 Traces the trainer's compiled step (the same one benchmarks/run.py times) with
 jax.profiler, maps each executed XLA op to its instruction in the optimised
@@ -33,6 +34,8 @@ from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top,g-bad-im
 flags.DEFINE_string('model', 'nano', 'Model variant, e.g. nano or S/4.')
 flags.DEFINE_enum('stem', 'none', config_lib.STEM_TYPES, 'Locality stem.')
 flags.DEFINE_integer('batch', 128, 'Batch size.')
+flags.DEFINE_enum('dtype', 'float32', config_lib.COMPUTE_DTYPES,
+                  'Input dtype of the matrix products.')
 flags.DEFINE_integer('top', 0, 'Also list the N costliest op families.')
 FLAGS = flags.FLAGS
 
@@ -91,7 +94,8 @@ def traced_op_times(one_step, steps):
 
 def main(_):
   config = benchmark._config(variant=FLAGS.model, stem=FLAGS.stem,  # pylint: disable=protected-access
-                             batch_size=FLAGS.batch)
+                             batch_size=FLAGS.batch,
+                             compute_dtype=FLAGS.dtype)
   one_step, _, hlo_text = benchmark.compiled_step(config)
   origins = instruction_origins(hlo_text)
   step_seconds = benchmark._median_seconds(one_step, steps=12, warmup=3)  # pylint: disable=protected-access

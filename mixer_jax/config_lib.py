@@ -120,6 +120,9 @@ def get_config(dataset='cifar10', variant='nano', stem_type='none'):
   config.keep_partial_batch = False
 
   config.model = model_config(variant, stem_type)
+  # 'bfloat16': bf16 inputs to the matrix products, float32 accumulation, in
+  # the forward and backward pass; parameters, optimizer state, activations,
+  # norms and loss stay float32 (mixer_jax/mixed_precision.py).
   config.compute_dtype = 'float32'
 
   config.augment = ml_collections.ConfigDict(dict(

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from mixer_jax import depthwise
+from mixer_jax import mixed_precision
 
 LAYER_NORM_EPSILON = 1e-6
 
@@ -28,17 +29,23 @@ STEM_ACTIVATIONS = {'none': None, 'gelu': gelu, 'relu': nn.relu}
 
 
 class MlpBlock(nn.Module):
-  """Dense -> GELU -> Dense over the last axis."""
+  """Dense -> GELU -> Dense over the last axis.
+
+  `dtype`, here and in the other modules, is the input dtype of the matrix
+  products; they accumulate in float32, and everything else is float32
+  (`mixed_precision`).
+  """
   mlp_dim: int
   dropout_rate: float = 0.0
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, *, deterministic=True):
-    y = nn.Dense(self.mlp_dim, dtype=self.dtype)(x)
+    dot_general = mixed_precision.dot_general(self.dtype)
+    y = nn.Dense(self.mlp_dim, dot_general=dot_general)(x)
     y = gelu(y)
     y = nn.Dropout(self.dropout_rate)(y, deterministic=deterministic)
-    y = nn.Dense(x.shape[-1], dtype=self.dtype)(y)
+    y = nn.Dense(x.shape[-1], dot_general=dot_general)(y)
     return nn.Dropout(self.dropout_rate)(y, deterministic=deterministic)
 
 
@@ -72,16 +79,15 @@ class MixerBlock(nn.Module):
     if self.token_conv_kernel_size:
       n, _, c = x.shape
       y = depthwise.DepthwiseConv(self.token_conv_kernel_size,
-                                  dtype=self.dtype, name='token_conv')(
-                                      x.reshape(n, *grid, c))
+                                  name='token_conv')(x.reshape(n, *grid, c))
       x = x + y.reshape(x.shape)
-    y = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype)(x)
+    y = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON)(x)
     y = jnp.swapaxes(y, 1, 2)
     y = MlpBlock(self.tokens_mlp_dim, self.dropout_rate, self.dtype,
                  name='token_mixing')(y, deterministic=not train)
     y = jnp.swapaxes(y, 1, 2)
     x = x + self._drop_path(y, train)
-    y = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype)(x)
+    y = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON)(x)
     y = MlpBlock(self.channels_mlp_dim, self.dropout_rate, self.dtype,
                  name='channel_mixing')(y, deterministic=not train)
     return x + self._drop_path(y, train)
@@ -100,7 +106,6 @@ class BatchNorm(nn.Module):
   momentum: float = 0.9
   epsilon: float = 1e-5
   axis_name: Optional[str] = None
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, *, train, mask=None):
@@ -130,8 +135,7 @@ class BatchNorm(nn.Module):
                              (1 - self.momentum) * unbiased)
     else:
       mean, var = running_mean.value, running_var.value
-    y = (x32 - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
-    return y.astype(self.dtype)
+    return (x32 - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
 
 
 class LocalityBlock(nn.Module):
@@ -157,11 +161,10 @@ class LocalityBlock(nn.Module):
 
   def _norm_and_activation(self, y, train, mask):
     if self.norm == 'layernorm':
-      y = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype,
-                       name='norm')(y)
+      y = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON, name='norm')(y)
     elif self.norm == 'batchnorm':
-      y = BatchNorm(axis_name=self.batch_norm_axis_name, dtype=self.dtype,
-                    name='norm')(y, train=train, mask=mask)
+      y = BatchNorm(axis_name=self.batch_norm_axis_name, name='norm')(
+          y, train=train, mask=mask)
     activation = STEM_ACTIVATIONS[self.activation]
     return y if activation is None else activation(y)
 
@@ -170,12 +173,14 @@ class LocalityBlock(nn.Module):
     channels = x.shape[-1]
     y = x
     if self.type == 'dwsep':
+      # Multiply-adds, not a matrix product: float32 (see depthwise).
       y = depthwise.DepthwiseConv(self.kernel_size, use_bias=self.use_bias,
-                                  dtype=self.dtype, name='depthwise')(y)
+                                  name='depthwise')(y)
       if self.placement == 'between':
         y = self._norm_and_activation(y, train, mask)
-    y = nn.Conv(channels, (1, 1), use_bias=self.use_bias, dtype=self.dtype,
-                name='pointwise')(y)
+    y = nn.Conv(channels, (1, 1), use_bias=self.use_bias,
+                conv_general_dilated=mixed_precision.conv_general_dilated(
+                    self.dtype), name='pointwise')(y)
     if self.placement == 'after' or self.type == 'pointwise':
       y = self._norm_and_activation(y, train, mask)
     return x + y if self.residual else y
@@ -240,7 +245,8 @@ class MlpMixer(nn.Module):
     every = stem.get('interleave_every', 0) if has_locality else 0
     patch_size = tuple(self.patches['size'])
     x = nn.Conv(self.hidden_dim, patch_size, strides=patch_size,
-                dtype=self.dtype, name='stem')(inputs)
+                conv_general_dilated=mixed_precision.conv_general_dilated(
+                    self.dtype), name='stem')(inputs)
     if has_locality and stem.get('after_embedding', True):
       x = self._locality(x, 'locality_stem', train, mask)
     n, h, w, c = x.shape
@@ -257,12 +263,12 @@ class MlpMixer(nn.Module):
         x = self._locality(x.reshape(n, h, w, c),
                            f'locality_after_MixerBlock_{i}', train,
                            mask).reshape(n, h * w, c)
-    x = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype,
+    x = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON,
                      name='pre_head_layer_norm')(x)
     x = jnp.mean(x, axis=1)
-    # The head runs in float32 so that the logits keep full precision.
+    # Float32 products in the head, so that the logits keep full precision.
     return nn.Dense(self.num_classes, kernel_init=nn.initializers.zeros,
-                    name='head')(x.astype(jnp.float32))
+                    name='head')(x)
 
 
 LOCALITY_TYPES = ('none', 'dwsep', 'pointwise', 'avgpool')
