@@ -1,0 +1,57 @@
+"""The committed grids run what their docstrings say, paired by seed."""
+
+import collections
+
+from mixer_jax import config_lib
+from conftest import REPO
+
+
+def _grid(name):
+  runs = config_lib.load_python_file(REPO / 'grids' / name).get_grid()
+  assert len({r['name'] for r in runs}) == len(runs)
+  assert all(r['overrides']['subset_seed'] == r['overrides']['seed']
+             for r in runs)
+  return {r['name']: r for r in runs}
+
+
+def _changes(run, reference):
+  """The overrides in which `run` differs from `reference`, both ways."""
+  a, b = run['overrides'], reference['overrides']
+  return {k: a.get(k) for k in set(a) | set(b) if a.get(k) != b.get(k)}
+
+
+def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
+  runs = _grid('seed.py')
+  assert len(runs) == 57
+  # A and B first, in that order: a sweep stopped early has the central pair.
+  assert list(runs)[:2] == ['seed_baseline_cifar10_frac1_seed0',
+                            'seed_hybrid_cifar10_frac1_seed0']
+  sizes = collections.Counter(
+      (r['config'], r['overrides']['train_fraction']) for r in runs.values())
+  for model in ('baseline', 'hybrid', 'stem'):
+    for fraction in (1.0, 0.1, 0.05, 0.25):
+      assert sizes[f'configs/seed_{model}_cifar10.py', fraction] >= 3
+  for seed in (0, 1, 2):
+    hybrid = runs[f'seed_hybrid_cifar10_frac0.1_seed{seed}']
+    control = lambda name: runs[f'{name}_frac0.1_seed{seed}']
+    assert _changes(control('seed_hybrid_cifar10_pointwise'), hybrid) == {
+        'model.stem.type': 'pointwise'}
+    assert _changes(control('seed_hybrid_cifar10_linear'), hybrid) == {
+        'model.stem.norm': 'none', 'model.stem.activation': 'none'}
+    assert _changes(control('seed_hybrid_cifar10_residual'), hybrid) == {
+        'model.stem.residual': True}
+    assert _changes(control('seed_hybrid_cifar10_epochcosine'), hybrid) == {
+        'optimizer.schedule': 'epoch_cosine'}
+    blockconv = control('seed_baseline_cifar10_blockconv')
+    assert blockconv['config'] == 'configs/seed_baseline_cifar10.py'
+    assert blockconv['overrides']['model.token_conv_kernel_size'] == 3
+
+
+def test_precision_grid_pairs_differ_only_in_the_dtype():
+  runs = _grid('precision.py')
+  assert len(runs) == 8
+  for name, run in runs.items():
+    if '_bfloat16_' in name:
+      reference = runs[name.replace('_bfloat16_', '_float32_')]
+      assert run['config'] == reference['config']
+      assert _changes(run, reference) == {'compute_dtype': 'bfloat16'}
