@@ -1,11 +1,16 @@
 """The PyTorch peer in benchmarks/ is the same model as mixer_jax's."""
 
+import functools
 import importlib.util
 import math
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 from conftest import REPO
+from mixer_jax import config_lib
+from mixer_jax import train
 
 torch = pytest.importorskip('torch')
 
@@ -15,38 +20,115 @@ _SPEC = importlib.util.spec_from_file_location(
 torch_peer = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(torch_peer)
 
-
-@pytest.mark.parametrize('stem,expected', [(False, 1_132_170),
-                                           (True, 1_149_962)])
-def test_parameter_counts_match_the_jax_model(stem, expected):
-  assert torch_peer.num_params(torch_peer.build_model(stem)) == expected
+MODELS = [('nano', 'baseline'), ('nano', 'stem'), ('seed', 'baseline'),
+          ('seed', 'hybrid')]
 
 
-@pytest.mark.parametrize('stem', [False, True])
-def test_output_shape(stem):
-  logits = torch_peer.build_model(stem)(torch.randn(4, 3, 32, 32))
+def jax_config(model, blocks):
+  if model == 'seed':
+    return config_lib.seed_config('cifar10', blocks)
+  stem_type = {'baseline': 'none', 'stem': 'dwsep'}[blocks]
+  return config_lib.get_config('cifar10', model, stem_type)
+
+
+@functools.lru_cache(maxsize=None)
+def jax_params(model, blocks):
+  """The JAX model's parameter shapes, by module name."""
+  jax_model = train.create_model(jax_config(model, blocks))
+  variables = jax.eval_shape(lambda: jax_model.init(
+      {'params': jax.random.PRNGKey(0), 'dropout': jax.random.PRNGKey(1)},
+      jnp.zeros((2, 32, 32, 3)), train=False))
+  return variables['params']
+
+
+def jax_num_params(model, blocks):
+  return sum(x.size for x in jax.tree.leaves(jax_params(model, blocks)))
+
+
+def random_batch(batch_size):
+  return (torch.randn(batch_size, 3, 32, 32),
+          torch.randint(10, (batch_size,)))
+
+
+@pytest.mark.parametrize('model,blocks', MODELS)
+def test_parameter_counts_match_the_jax_model(model, blocks):
+  assert torch_peer.num_params(torch_peer.build_model(model, blocks)) == (
+      jax_num_params(model, blocks))
+
+
+@pytest.mark.parametrize('model,blocks', MODELS)
+def test_output_shape(model, blocks):
+  logits = torch_peer.build_model(model, blocks)(random_batch(4)[0])
   assert logits.shape == (4, 10)
 
 
-def test_training_step_updates_the_parameters():
+@pytest.mark.parametrize('model,blocks', MODELS)
+def test_locality_blocks_sit_where_the_jax_models_are(model, blocks):
+  torch_names = {
+      name for name, layer in torch_peer.build_model(
+          model, blocks).blocks.named_children()
+      if isinstance(layer, torch_peer.LocalityBlock)}
+  assert torch_names == {name for name in jax_params(model, blocks)
+                         if name.startswith('locality')}
+
+
+@pytest.mark.parametrize('blocks,expected', [('baseline', 0), ('hybrid', 5)])
+def test_the_seed_models_have_one_batchnorm_per_locality_block(blocks,
+                                                               expected):
+  torch_model = torch_peer.build_model('seed', blocks)
+  assert sum(isinstance(m, torch.nn.BatchNorm2d)
+             for m in torch_model.modules()) == expected
+  assert sum('norm' in params for name, params in jax_params(
+      'seed', blocks).items() if name.startswith('locality')) == expected
+
+
+def test_training_steps_update_every_parameter_and_batchnorm_statistic():
   torch.manual_seed(0)
-  model = torch_peer.build_model(stem=True)
-  optimizer = torch.optim.AdamW(model.parameters())
-  before = {n: p.detach().clone() for n, p in model.named_parameters()}
-  loss = torch_peer.train_step(model, optimizer, torch.randn(4, 3, 32, 32),
-                               torch.randint(10, (4,)))
-  # The zero head gives uniform logits, so the first loss is exactly ln 10.
-  assert math.isclose(loss.item(), math.log(10), rel_tol=1e-6)
-  changed = {n for n, p in model.named_parameters()
-             if not torch.equal(p, before[n])}
-  # The zero head blocks gradients to the body on this first step, so only the
-  # head learns; the body's weights move by AdamW's weight decay alone.
-  assert {'head.weight', 'head.bias'} <= changed
-  assert 'locality_stem.0.weight' in changed
+  model = torch_peer.build_model('seed', 'hybrid')
+  optimizer = torch_peer.make_optimizer(model)
+  images, labels = random_batch(8)
+  params = {n: p.detach().clone() for n, p in model.named_parameters()}
+  stats = {n: b.clone() for n, b in model.named_buffers()}
+  # Running mean, variance and batch count of each of the 5 BatchNorms.
+  assert len(stats) == 15
+  torch_peer.train_step(model, optimizer, images, labels)
+  assert {n for n, b in model.named_buffers()
+          if not torch.equal(b, stats[n])} == set(stats)
+  # The zero head blocks gradients to the body on the first step (the
+  # BatchNorm biases, zero, would not move); the second reaches everything.
+  torch_peer.train_step(model, optimizer, images, labels)
+  assert {n for n, p in model.named_parameters()
+          if not torch.equal(p, params[n])} == set(params)
 
 
-def test_images_per_second_reports_throughput_and_size():
-  result = torch_peer.images_per_second(False, batch_size=2, steps=2,
-                                        warmup=1, threads=1)
-  assert result['images_per_sec'] > 0
-  assert result['num_params'] == 1_132_170
+def test_a_bf16_autocast_step_runs_in_bf16_and_starts_near_ln_10():
+  losses, head_dtypes = {}, []
+  for autocast in (False, True):
+    torch.manual_seed(0)
+    model = torch_peer.build_model('seed', 'hybrid')
+    model.head.register_forward_hook(
+        lambda module, inputs, output: head_dtypes.append(output.dtype))
+    losses[autocast] = torch_peer.train_step(
+        model, torch_peer.make_optimizer(model), *random_batch(8),
+        autocast=autocast).item()
+  assert head_dtypes == [torch.float32, torch.bfloat16]
+  # The zero head gives uniform logits, so the first loss is ln 10.
+  assert math.isclose(losses[False], math.log(10), rel_tol=1e-6)
+  assert math.isfinite(losses[True])
+  assert math.isclose(losses[True], losses[False], rel_tol=1e-2)
+
+
+@pytest.mark.parametrize('precision', ['float32', 'bf16_autocast'])
+def test_images_per_second_reports_a_row(precision):
+  row = torch_peer.images_per_second('seed', 'hybrid', 2, precision=precision,
+                                     steps=2, warmup=1, threads=1)
+  assert row['images_per_sec'] > 0
+  assert row['median_step_s'] == pytest.approx(2 / row['images_per_sec'])
+  expected = {'model': 'seed_hybrid', 'batch': 2, 'precision': precision,
+              'threads': 1, 'num_params': jax_num_params('seed', 'hybrid'),
+              'error': None}
+  assert {key: row[key] for key in expected} == expected
+
+def test_images_per_second_rejects_an_unknown_precision():
+  with pytest.raises(ValueError, match='float16'):
+    torch_peer.images_per_second('nano', 'baseline', 2, precision='float16')
