@@ -3,6 +3,8 @@ r"""Issue 18: the seed's experiment on CIFAR-10 (JPEG copy), and its controls.
   python -m mixer_jax.sweep --grid=grids/seed.py --root=runs/seed \
     --set=tfds_data_dir=../shared/data/tfds
   (on 2 cores: one worker per core, `taskset -c 0 ...` and `taskset -c 1 ...`)
+  python -m mixer_jax.report --root=runs/seed --grid=grids/seed.py --out=docs
+  (docs/RESULTS.md and docs/results/seed/, as REPORT below says)
 
 Every setting is fixed here, before any run, and nothing is tuned: the
 models and recipe are the seed notebook's (configs/seed_*_cifar10.py,
@@ -53,6 +55,49 @@ EVALS = {'eval_splits': ('test', 'train_clean'), 'train_clean_size': 2000,
 LINEAR_BLOCK = {'model.stem.norm': 'none', 'model.stem.activation': 'none'}
 BLOCK_CONV = {'model.stem.type': 'none', 'model.token_conv_kernel_size': 3}
 TRAIN_SPLIT_SIZE = 50_000
+# What mixer_jax.report writes from these runs (its docstring has the keys).
+REPORT = {
+    'title': "Results: the seed's experiment, and what carries its gain",
+    'markdown': 'RESULTS.md',
+    'results_dir': 'results/seed',
+    'root': 'runs/seed',
+    'baseline': 'seed_baseline_cifar10',
+    'hybrid': 'seed_hybrid_cifar10',
+    'stem': 'seed_stem_cifar10',
+    # All of train, where A and B compare with the seed's figures.
+    'loss_curves_fractions': (1.0, 0.1),
+    'controls_fraction': 0.1,
+    # Issues 16 and 18 quote them from the seed's notebook; nothing else.
+    'published': {
+        'label': "the seed's published figures (original CIFAR-10)",
+        'source': (
+            "The seed's published figures, as issues 16 and 18 quote them "
+            "from its authors' notebook (GeorgeKanazi/HybridMixer, "
+            '`HybridMixerCode.ipynb`): one seed each, all of train, 30 '
+            'epochs, on the **original CIFAR-10, not the JPEG copy**, so '
+            "they should sit a little above this grid's. The notebook "
+            'reports the best epoch, and for the hybrid also the final one; '
+            'the training losses are those that issue 16 says each model '
+            'reaches. Their − baseline is best epoch against best epoch.'),
+        'fraction': 1.0,
+        'length': '30 epochs',
+        'rows': {
+            'seed_baseline_cifar10': {'best_test_accuracy': 0.7671,
+                                      'final_train_loss': 0.74},
+            'seed_hybrid_cifar10': {'final_test_accuracy': 0.8197,
+                                    'best_test_accuracy': 0.8227,
+                                    'final_train_loss': 0.63},
+        },
+    },
+    # D's last control is the nano Mixer: its baseline and hybrid are
+    # grids/small_data.py's runs at 10%, 40 epochs, seeds 0-2.
+    'references_from': {
+        'summary': 'docs/results/small_data/runs.json',
+        'baseline': 'baseline_cifar10',
+        'hybrid': 'hybrid_cifar10',
+        'models': ('hybrid_cifar10_seedblocks',),
+    },
+}
 
 
 def subset(fraction, **overrides):

@@ -17,7 +17,7 @@ The last two blocks are a follow-up, added on 2026-11-24 when 22 of the
 first 24 runs had finished: the residual stem was the only stem level with
 the baseline, on two seeds whose interval could not tell +0.7 points from
 zero, so it gets a third seed at 10% and two seeds at 5%, with the recipe
-above. Results: docs/RESULTS.md.
+above. Results: docs/RESULTS_small_data.md.
 """
 
 from mixer_jax import sweep
@@ -28,6 +28,16 @@ TRAIN_SPLIT_SIZE = 50_000
 EVALS = {'eval_splits': ('validation', 'test', 'train_clean'),
          'validation_size': 5000, 'train_clean_size': 2000}
 RESIDUAL = {'model.stem.residual': True}
+# What mixer_jax.report writes from these runs (its docstring has the keys).
+REPORT = {
+    'title': 'Results: does locality help the Mixer on small data?',
+    'markdown': 'RESULTS_small_data.md',
+    'results_dir': 'results/small_data',
+    'root': 'runs/small_data',
+    'baseline': 'baseline_cifar10',
+    'hybrid': 'hybrid_cifar10',
+    'loss_curves_fractions': (0.1,),
+}
 
 
 def small(fraction, **overrides):

@@ -1,32 +1,75 @@
-r"""Reads a sweep's runs and writes docs/RESULTS.md with its figures and tables.
+r"""Reads a sweep's runs and writes its results page, figures and tables.
 
-  python -m mixer_jax.report --root=runs/small_data --grid=grids/small_data.py \
-    --out=docs
+Each grid has its own page; the grid file says what goes on it (below):
+
+  # The seed's experiment (issue 18): docs/RESULTS.md and docs/results/seed/.
+  python -m mixer_jax.report --root=runs/seed --grid=grids/seed.py --out=docs
+  # The small-data grid (issue 7): docs/RESULTS_small_data.md and
+  # docs/results/small_data/.
+  python -m mixer_jax.report --root=runs/small_data \
+    --grid=grids/small_data.py --out=docs
 
 reads every finished run's result.json and TensorBoard logs under --root and
-writes a summary of them, docs/results/runs.json, small enough to commit. From
-that summary alone (`--summary=docs/results/runs.json` instead of --root, to
-regenerate without the runs) it writes
+writes a summary of them, <results_dir>/runs.json, small enough to commit.
+From that summary alone (`--summary=docs/results/small_data/runs.json` instead
+of --root, to regenerate without the runs) it writes, under --out,
 
-(a) results/loss_curves.png: training and validation loss, baseline vs hybrid;
-(b) results/accuracy_vs_fraction.png: final test accuracy, mean +- std;
-(c) RESULTS.md: per model, training fraction and training length,
-    parameters and overhead, GFLOPs, final and best test accuracy, the
-    train - test accuracy gap, and the paired (by seed) difference from the
-    baseline with a 95% interval; then the differences in words (ablations
-    also against the hybrid), and the conclusion from results/conclusion.md,
-    which a person writes.
+(a) <results_dir>/loss_curves.png: training and validation (else test) loss
+    of the baseline, the hybrid and the stem;
+(b) <results_dir>/accuracy_vs_fraction.png: final test accuracy, mean +- std,
+    against the training fraction, for those models and any other trained at
+    more than one fraction;
+(c) <results_dir>/controls.png: at `controls_fraction`, each model's paired
+    (by seed) difference in final test accuracy from its baseline, with its
+    95% interval, once a control (a model other than those three) has one;
+(d) <markdown>: per model, training fraction and training length: parameters
+    and overhead, GFLOPs, final and best test accuracy, the train - test
+    accuracy gap, the final training loss, and the paired differences from
+    the baseline and from the hybrid with 95% intervals; published figures;
+    the differences in words; the figures; and the conclusion from
+    <results_dir>/conclusion.md, which a person writes.
+
+It reports a partial grid too: a figure is drawn only from the runs that have
+finished (and left out without them), and the page lists the unfinished ones.
+
+The grid file declares a module-level dict REPORT:
+
+  title: the page's title.
+  markdown: the page's file name under --out.
+  results_dir: the folder under --out for runs.json, the figures and
+    conclusion.md.
+  root: the sweep directory that the page's commands name.
+  baseline, hybrid: model names (a run's name without `_frac..._seed...`).
+    Every other model is compared with both, paired by seed, at the same
+    training fraction and length; the hybrid with the baseline.
+  stem (optional): a third model drawn beside those two.
+  loss_curves_fractions (default (0.1,)): figure (a) is drawn at the first of
+    these fractions with finished runs of those models, else at the finished
+    fraction nearest the last.
+  controls_fraction (optional): figure (c)'s fraction; no figure without it.
+  published (optional): figures published elsewhere, as rows of the table:
+    {'label': what follows the model's name in its row, 'source': a paragraph
+     above the table on where they come from, 'fraction': ..., 'length':
+     '30 epochs', 'rows': {model: {any of 'final_test_accuracy',
+     'best_test_accuracy', 'final_train_loss': value}}}.
+  references_from (optional): models compared with another grid's baseline
+    and hybrid instead, read from that grid's committed summary (a path from
+    the repository root) and paired by seed as above:
+    {'summary': ..., 'baseline': ..., 'hybrid': ..., 'models': [...]}.
+    Their model names must differ from this grid's.
 
 A run's training length comes from its config file and grid overrides, so
 set training settings in the grid, not with the sweep's --set.
 """
 
 import collections
+import dataclasses
 import itertools
 import json
 import os
 import pathlib
 import re
+from typing import Any, Mapping, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -41,10 +84,61 @@ FLAGS = flags.FLAGS
 
 _NAME = re.compile(
     r'(?P<model>.+)_frac(?P<fraction>[0-9.e-]+)_seed(?P<seed>\d+)$')
-BASELINE = 'baseline_cifar10'
-HYBRID = 'hybrid_cifar10'
 # The logged curves that the summary keeps; the rest (speed) stays in the logs.
 _CURVES = ('train_', 'validation_', 'test_')
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """A grid's REPORT: what its page says and whom it compares with whom."""
+  title: str
+  markdown: str
+  results_dir: str
+  root: str
+  baseline: str
+  hybrid: str
+  stem: Optional[str] = None
+  loss_curves_fractions: Sequence[float] = (0.1,)
+  controls_fraction: Optional[float] = None
+  published: Optional[Mapping[str, Any]] = None
+  references_from: Optional[Mapping[str, Any]] = None
+
+  @property
+  def roles(self):
+    """The models of figure (a): baseline, hybrid and stem."""
+    return tuple(m for m in (self.baseline, self.hybrid, self.stem) if m)
+
+  def order(self, model):
+    """Sort key for the tables and figures: the roles, then by name."""
+    return (model != self.baseline, model != self.hybrid, model != self.stem,
+            model)
+
+  def baseline_and_hybrid(self, model):
+    """The baseline and hybrid that `model` is compared with."""
+    other = self.references_from
+    if other and model in (*other['models'], other['baseline'],
+                           other['hybrid']):
+      return other['baseline'], other['hybrid']
+    return self.baseline, self.hybrid
+
+  def compared_with(self, model):
+    """Whom `model` is compared with: its baseline and hybrid; a hybrid, its
+    baseline only; a baseline, none."""
+    baseline, hybrid = self.baseline_and_hybrid(model)
+    return {baseline: (), hybrid: (baseline,)}.get(model, (baseline, hybrid))
+
+
+def load_grid(grid_file):
+  """(Spec from the grid's REPORT, names of the grid's runs)."""
+  grid = config_lib.load_python_file(grid_file)
+  if not hasattr(grid, 'REPORT'):
+    raise ValueError(f'{grid_file} has no REPORT dict; see the docstring of '
+                     f'mixer_jax/report.py.')
+  try:
+    spec = Spec(**grid.REPORT)
+  except TypeError as e:  # A missing or unknown key.
+    raise ValueError(f'{grid_file}: REPORT: {e}') from e
+  return spec, [run['name'] for run in grid.get_grid()]
 
 
 def logged_scalars(workdir):
@@ -73,14 +167,26 @@ def load_runs(root):
   return runs
 
 
+def load_reference_runs(spec):
+  """The runs of `references_from`'s baseline and hybrid in its summary."""
+  other = spec.references_from
+  if not other:
+    return []
+  runs = json.loads(pathlib.Path(other['summary']).read_text())
+  return [r for r in runs if r['model'] in (other['baseline'], other['hybrid'])]
+
+
 def _std(values):
   """The sample standard deviation over seeds; 0 for one seed."""
   return np.std(values, ddof=1) if len(values) > 1 else 0.0
 
 
-def _mean_std(values):
-  return (f'{100 * np.mean(values):.2f} ± {100 * _std(values):.2f}'
-          if len(values) > 1 else f'{100 * values[0]:.2f}')
+def _mean_std(values, scale=100, digits=2):
+  """Mean ± std of `values` times `scale` (percent by default)."""
+  if len(values) == 1:
+    return f'{scale * values[0]:.{digits}f}'
+  return (f'{scale * np.mean(values):.{digits}f} ± '
+          f'{scale * _std(values):.{digits}f}')
 
 
 def paired_difference(model_acc, reference_acc):
@@ -106,33 +212,75 @@ def training_length(run):
   return f'{config.num_epochs:g} epochs'
 
 
-def group_runs(runs):
+def group_runs(runs, spec):
   """{(model, fraction, length): runs}: the runs that differ only in seed.
 
   The table, the paired differences and the figures all read these groups;
   building them loads each run's config file, so it is done once per report.
+  Per fraction and length: the baseline, the hybrid, the stem, the others.
   """
   groups = collections.defaultdict(list)
   for run in runs:
     groups[run['model'], run['fraction'], training_length(run)].append(run)
-  # Per fraction and length: baseline, hybrid, then the ablations.
-  order = lambda key: (key[1], key[2], model_order(key[0]))
+  order = lambda key: (key[1], key[2], spec.order(key[0]))
   return dict(sorted(groups.items(), key=lambda item: order(item[0])))
 
 
-def model_order(model):
-  """Sort key for the tables and figures: baseline, hybrid, the ablations."""
-  return model != BASELINE, model != HYBRID, model
+@dataclasses.dataclass(frozen=True)
+class Results:
+  """A grid's groups of runs, and another grid's that some are compared with.
 
+  `references` holds only the groups of `spec.references_from` trained like a
+  group of one of its `models`: the only ones that pair.
+  """
+  spec: Spec
+  groups: Mapping[tuple, list]
+  references: Mapping[tuple, list]
 
-def _paired(groups, key, reference):
-  """`key`'s group against `reference` trained alike, paired by seed."""
-  model, fraction, length = key
-  if model == reference or (reference, fraction, length) not in groups:
-    return None
-  final = lambda group: {r['seed']: r['eval']['test_accuracy'] for r in group}
-  return paired_difference(final(groups[key]),
-                           final(groups[reference, fraction, length]))
+  @classmethod
+  def from_runs(cls, runs, spec, reference_runs=()):
+    groups = group_runs(runs, spec)
+    compared = {(fraction, length) for model, fraction, length in groups
+                if spec.references_from
+                and model in spec.references_from['models']}
+    references = {key: group for key, group in
+                  group_runs(reference_runs, spec).items()
+                  if key[1:] in compared}
+    shared = {key[0] for key in groups} & {key[0] for key in references}
+    if shared:
+      raise ValueError(f'Models both in the grid and in references_from: '
+                       f'{sorted(shared)}.')
+    return cls(spec, groups, references)
+
+  @property
+  def runs(self):
+    """This grid's finished runs."""
+    return [run for group in self.groups.values() for run in group]
+
+  def group(self, key):
+    """The runs of `key`, this grid's or the other's; None if neither's."""
+    return self.groups.get(key, self.references.get(key))
+
+  def num_params(self, model):
+    """The model's parameter count; None before one of its runs finished."""
+    return next((group[0]['num_params'] for key, group in
+                 itertools.chain(self.groups.items(), self.references.items())
+                 if key[0] == model), None)
+
+  def label(self, model):
+    """The model's name, and where its runs come from if another grid's."""
+    if any(key[0] == model for key in self.references):
+      return f'{model} (`{self.spec.references_from["summary"]}`)'
+    return model
+
+  def paired(self, key, reference):
+    """`key`'s group against `reference` trained alike, paired by seed."""
+    _, fraction, length = key
+    reference_group = self.group((reference, fraction, length))
+    if not reference_group:
+      return None
+    final = lambda group: {r['seed']: r['eval']['test_accuracy'] for r in group}
+    return paired_difference(final(self.group(key)), final(reference_group))
 
 
 def _points(paired):
@@ -142,43 +290,92 @@ def _points(paired):
   return f'{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}], n={n}'
 
 
-def results_table(groups):
-  """The Markdown table (c), a row per model, training fraction and length."""
-  baseline_params = next((group[0]['num_params']
-                          for (model, _, _), group in groups.items()
-                          if model == BASELINE), None)
-  lines = ['| model | train fraction | length | n seeds | parameters | '
-           'overhead | GFLOPs/img | final test acc % | best test acc % | '
-           'train − test gap (points) | − baseline, paired, 95% CI (points) |',
-           '|---|---|---|---|---|---|---|---|---|---|---|']
-  for (model, fraction, length), group in groups.items():
-    final = [r['eval']['test_accuracy'] for r in group]
-    best = [max(v for _, v in r['scalars']['test_accuracy']) for r in group]
-    gaps = [r['eval']['train_clean_accuracy'] - r['eval']['test_accuracy']
-            for r in group if 'train_clean_accuracy' in r['eval']]
-    params = group[0]['num_params']
-    overhead = (f'{100 * (params / baseline_params - 1):+.2f}%'
-                if baseline_params else '')
-    paired = _paired(groups, (model, fraction, length), BASELINE)
-    lines.append(
-        f'| {model} | {fraction:g} | {length} | {len(group)} | {params:,} | '
-        f'{overhead} | {group[0]["gflops"]:.3f} | {_mean_std(final)} | '
-        f'{_mean_std(best)} | {_mean_std(gaps) if gaps else "n/a"} | '
-        f'{_points(paired) if paired else ""} |')
+def final_train_loss(run):
+  """The training loss logged last: its mean over the last logging interval."""
+  return run['scalars']['train_loss'][-1][1]
+
+
+_COLUMNS = ('model', 'train fraction', 'length', 'n seeds', 'parameters',
+            'overhead', 'GFLOPs/img', 'final test acc %', 'best test acc %',
+            'train − test gap (points)', 'final train loss',
+            '− baseline, paired, 95% CI (points)',
+            '− hybrid, paired, 95% CI (points)')
+
+
+def _group_cells(results, key, group):
+  """A row of the table: one group of runs."""
+  model, fraction, length = key
+  final = [r['eval']['test_accuracy'] for r in group]
+  best = [max(v for _, v in r['scalars']['test_accuracy']) for r in group]
+  gaps = [r['eval']['train_clean_accuracy'] - r['eval']['test_accuracy']
+          for r in group if 'train_clean_accuracy' in r['eval']]
+  references = results.spec.baseline_and_hybrid(model)
+  params = group[0]['num_params']
+  baseline_params = results.num_params(references[0])
+  overhead = (f'{100 * (params / baseline_params - 1):+.2f}%'
+              if baseline_params else '')
+  compared = results.spec.compared_with(model)
+  differences = [results.paired(key, reference) if reference in compared
+                 else None for reference in references]
+  return [results.label(model), f'{fraction:g}', length, str(len(group)),
+          f'{params:,}', overhead, f'{group[0]["gflops"]:.3f}',
+          _mean_std(final), _mean_std(best),
+          _mean_std(gaps) if gaps else 'n/a',
+          _mean_std([final_train_loss(r) for r in group], scale=1, digits=3),
+          *[_points(d) if d else '' for d in differences]]
+
+
+def _published_cells(spec):
+  """{(model, fraction, length): a row of the table} of `spec.published`.
+
+  A published hybrid's difference from its published baseline is best epoch
+  against best epoch, the figure that such sources give.
+  """
+  published = spec.published
+  rows = published['rows'] if published else {}
+  percent = lambda row, field: f'{100 * row[field]:.2f}' if field in row else ''
+  cells = {}
+  for model, row in rows.items():
+    baseline = spec.baseline_and_hybrid(model)[0]
+    baseline_row = rows.get(baseline, {}) if baseline != model else {}
+    difference = ''
+    if 'best_test_accuracy' in baseline_row:
+      best = row['best_test_accuracy'] - baseline_row['best_test_accuracy']
+      difference = f'{100 * best:+.2f} (best epochs), n=1'
+    loss = row.get('final_train_loss')
+    cells[model, published['fraction'], published['length']] = [
+        f'{model}: {published["label"]}', f'{published["fraction"]:g}',
+        published['length'], '1', '', '', '',
+        percent(row, 'final_test_accuracy'),
+        percent(row, 'best_test_accuracy'), '',
+        '' if loss is None else f'{loss:.2f}', difference, '']
+  return cells
+
+
+def results_table(results):
+  """The Markdown table (d): per fraction and length, another grid's reference
+  groups, then this grid's, then the published figures."""
+  order = lambda key, rank: (key[1], key[2], rank, results.spec.order(key[0]))
+  rows = ([(order(key, 0), _group_cells(results, key, group))
+           for key, group in results.references.items()] +
+          [(order(key, 1), _group_cells(results, key, group))
+           for key, group in results.groups.items()] +
+          [(order(key, 2), cells)
+           for key, cells in _published_cells(results.spec).items()])
+  lines = ['| ' + ' | '.join(_COLUMNS) + ' |', '|' + '---|' * len(_COLUMNS)]
+  lines += ['| ' + ' | '.join(cells) + ' |'
+            for _, cells in sorted(rows, key=lambda row: row[0])]
   return '\n'.join(lines) + '\n'
 
 
-def differences_in_words(groups):
-  """Each model's paired difference from the baseline, and each ablation's
-  from the hybrid, per training fraction and length, with its interval."""
+def differences_in_words(results):
+  """Each of this grid's models' paired differences from its baseline and,
+  but for the hybrid, from its hybrid, per training fraction and length."""
   lines = []
-  for key in groups:
+  for key in results.groups:
     model, fraction, length = key
-    if model == BASELINE:
-      continue
-    references = (BASELINE,) if model == HYBRID else (BASELINE, HYBRID)
-    for reference in references:
-      paired = _paired(groups, key, reference)
+    for reference in results.spec.compared_with(model):
+      paired = results.paired(key, reference)
       if not paired:
         continue
       mean, low, high, n = paired
@@ -188,140 +385,240 @@ def differences_in_words(groups):
         excludes_zero = 'excludes' if low > 0 or high < 0 else 'includes'
         interval = (f'95% CI [{100 * low:+.2f}, {100 * high:+.2f}] over n={n} '
                     f'paired seeds (the interval {excludes_zero} zero)')
-      lines.append(f'- {fraction:g} of train, {length}: {model} − {reference} '
-                   f'= {100 * mean:+.2f} points of final test accuracy, '
-                   f'{interval}.')
+      lines.append(f'- {fraction:g} of train, {length}: {model} − '
+                   f'{results.label(reference)} = {100 * mean:+.2f} points of '
+                   f'final test accuracy, {interval}.')
   return '\n'.join(lines) + '\n' if lines else 'No paired runs yet.\n'
 
 
-def model_colors(models):
-  """{model: matplotlib colour}, by `model_order`, not by finishing order.
+def model_colors(models, spec):
+  """{model: matplotlib colour}, by `spec.order`, not by finishing order.
 
-  The same in both figures, and in every version of them once each model has
+  The same in every figure, and in every version of them once each model has
   a finished run.
   """
-  return {model: f'C{i}'
-          for i, model in enumerate(sorted(models, key=model_order))}
+  return {model: f'C{i}' for i, model in enumerate(sorted(models,
+                                                          key=spec.order))}
 
 
-def plot(groups, out):
-  """Writes the figures (a) and (b) into `out`."""
-  runs = [run for group in groups.values() for run in group]
+def _pyplot():
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fraction = min((r['fraction'] for r in runs), key=lambda f: abs(f - 0.1))
-  eval_loss = ('validation_loss' if all(
-      'validation_loss' in r['scalars'] for r in runs
-      if r['fraction'] == fraction) else 'test_loss')
-  color = model_colors({r['model'] for r in runs})
-  labelled = set()
+  return plt
+
+
+def _save(fig, out, file_name):
+  fig.tight_layout()
+  fig.savefig(os.path.join(out, file_name), dpi=100)
+  _pyplot().close(fig)
+  return file_name
+
+
+def loss_curves_fraction(results):
+  """Figure (a)'s fraction; None before any run of its models has finished."""
+  fractions = {fraction for model, fraction, _ in results.groups
+               if model in results.spec.roles}
+  preferred = results.spec.loss_curves_fractions
+  if not fractions:
+    return None
+  return next((f for f in preferred if f in fractions),
+              min(fractions, key=lambda f: abs(f - preferred[-1])))
+
+
+def plot_loss_curves(results, colors, out):
+  """Figure (a), one line per run; its file name, or None without runs."""
+  fraction = loss_curves_fraction(results)
+  if fraction is None:
+    return None
+  runs = [run for (model, f, _), group in results.groups.items()
+          if f == fraction and model in results.spec.roles for run in group]
+  eval_loss = ('validation_loss' if all('validation_loss' in r['scalars']
+                                        for r in runs) else 'test_loss')
+  plt = _pyplot()
   fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+  labelled = set()
   for run in runs:
-    if run['fraction'] == fraction and run['model'] in (BASELINE, HYBRID):
-      label = None if run['model'] in labelled else run['model']
-      labelled.add(run['model'])
-      for ax, tag in zip(axes, ('train_loss', eval_loss)):
-        steps, values = zip(*run['scalars'][tag])
-        ax.plot(steps, values, color=color[run['model']], alpha=0.8,
-                label=label)
+    label = None if run['model'] in labelled else run['model']
+    labelled.add(run['model'])
+    for ax, tag in zip(axes, ('train_loss', eval_loss)):
+      steps, values = zip(*run['scalars'][tag])
+      ax.plot(steps, values, color=colors[run['model']], alpha=0.8,
+              label=label)
   for ax, title in zip(axes, ('training loss (augmented batches)',
                               eval_loss.replace('_', ' '))):
     ax.set(title=f'{title}, {fraction:g} of train', xlabel='step')
     ax.legend()
   fig.suptitle('CIFAR-10 (JPEG copy), one line per seed')
-  fig.tight_layout()
-  fig.savefig(os.path.join(out, 'loss_curves.png'), dpi=100)
+  return _save(fig, out, 'loss_curves.png')
 
-  fig, ax = plt.subplots(figsize=(6, 4))
-  # A line joins only the fractions trained alike.
-  series = collections.defaultdict(dict)
-  for (model, fraction, length), group in groups.items():
+
+def plot_accuracy_vs_fraction(results, colors, out):
+  """Figure (b); its file name, or None without runs of its models.
+
+  A model trained at one fraction only, such as a control, is left to the
+  table and figure (c): a lone point would crowd the three models' lines.
+  """
+  series = collections.defaultdict(dict)  # A line joins runs trained alike.
+  for (model, fraction, length), group in results.groups.items():
     series[model, length][fraction] = [r['eval']['test_accuracy']
                                        for r in group]
+  shown = sorted((key for key, fractions in series.items()
+                  if key[0] in results.spec.roles or len(fractions) > 1),
+                 key=lambda key: (results.spec.order(key[0]), key[1]))
+  if not shown:
+    return None
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6, 4))
   # Colour: the model; line style and marker: the training length.
-  lengths = sorted({length for _, length in series})
-  styles = dict(zip(lengths, itertools.cycle(
+  styles = dict(zip(sorted({length for _, length in shown}), itertools.cycle(
       [('-', 'o'), ('--', 's'), (':', '^')])))
-  for model, length in sorted(series, key=lambda key: (model_order(key[0]),
-                                                       key[1])):
+  for model, length in shown:
     fractions = series[model, length]
     xs = sorted(fractions)
     linestyle, marker = styles[length]
     ax.errorbar(xs, [100 * np.mean(fractions[x]) for x in xs],
                 yerr=[100 * _std(fractions[x]) for x in xs],
-                color=color[model], linestyle=linestyle, marker=marker,
+                color=colors[model], linestyle=linestyle, marker=marker,
                 capsize=3, label=f'{model}, {length}')
-  fractions = sorted({r['fraction'] for r in runs})
+  xs = sorted({x for key in shown for x in series[key]})
   ax.set(xscale='log', xlabel='fraction of the training set',
          ylabel='final test accuracy (%), mean ± std',
          title='CIFAR-10 (JPEG copy)')
-  ax.set_xticks(fractions, [f'{100 * f:g}%' for f in fractions])
+  ax.set_xticks(xs, [f'{100 * x:g}%' for x in xs])
   ax.minorticks_off()
   ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(os.path.join(out, 'accuracy_vs_fraction.png'), dpi=100)
+  return _save(fig, out, 'accuracy_vs_fraction.png')
 
 
-def unfinished(runs, grid_file):
+def control_differences(results):
+  """[(key, paired difference from its baseline)] at `controls_fraction`:
+  every model but the baseline; [] until a control (not a role) has one."""
+  bars = []
+  for key in results.groups:
+    model, fraction, _ = key
+    compared = results.spec.compared_with(model)
+    if fraction == results.spec.controls_fraction and compared:
+      paired = results.paired(key, compared[0])
+      if paired:
+        bars.append((key, paired))
+  has_control = any(key[0] not in results.spec.roles for key, _ in bars)
+  return bars if has_control else []
+
+
+def plot_controls(results, colors, out):
+  """Figure (c), a bar per model; its file name, or None without a control."""
+  bars = control_differences(results)
+  if not bars:
+    return None
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(8, 1.5 + 0.45 * len(bars)))
+  labels = []
+  for y, (key, (mean, low, high, n)) in enumerate(bars):
+    model, _, length = key
+    error = None if n == 1 else [[100 * (mean - low)], [100 * (high - mean)]]
+    ax.barh(y, 100 * mean, xerr=error, color=colors[model], capsize=4)
+    baseline = results.spec.compared_with(model)[0]
+    labels.append(f'{model} − {baseline}\n{length}, n={n}')
+  ax.set_yticks(range(len(bars)), labels, fontsize=7)
+  ax.invert_yaxis()
+  ax.axvline(0, color='black', linewidth=0.8)
+  ax.set(xlabel='final test accuracy − baseline (points), paired by seed\n'
+                'error bars: 95% t interval, none with n=1',
+         title=f'{results.spec.controls_fraction:g} of train, '
+               f'CIFAR-10 (JPEG copy)')
+  return _save(fig, out, 'controls.png')
+
+
+def plot(results, out):
+  """Writes the figures that the finished runs allow: [(alt text, file)]."""
+  colors = model_colors({model for model, _, _ in results.groups},
+                        results.spec)
+  figures = [
+      ('loss curves', plot_loss_curves(results, colors, out)),
+      ('test accuracy against training fraction',
+       plot_accuracy_vs_fraction(results, colors, out)),
+      ('paired differences from the baseline',
+       plot_controls(results, colors, out))]
+  return [(alt, file_name) for alt, file_name in figures if file_name]
+
+
+def unfinished(runs, grid_names):
   """Names of the grid's runs that have no result yet."""
   done = {r['name'] for r in runs}
-  return [r['name'] for r in config_lib.load_python_file(grid_file).get_grid()
-          if r['name'] not in done]
+  return [name for name in grid_names if name not in done]
 
 
-def results_markdown(groups, grid_file, conclusion):
-  """docs/RESULTS.md: provenance, the table, the figures, the conclusion."""
-  runs = [run for group in groups.values() for run in group]
+def _provenance(results, grid_names):
+  """Where the runs trained, when, and which are missing or borrowed."""
+  runs = results.runs
   machines = collections.Counter(r.get('machine', 'not recorded')
                                  for r in runs)
-  on_machines = '\n'.join(f'- {n} run(s) on: {machine}.'
-                          for machine, n in sorted(machines.items()))
+  lines = [f'- {n} run(s) on: {machine}.'
+           for machine, n in sorted(machines.items())]
   dates = sorted({r.get('finished', '?') for r in runs})
   when = (f'on {dates[0]}' if len(dates) == 1 else
           f'between {dates[0]} and {dates[-1]}')
-  missing = unfinished(runs, grid_file)
-  not_run = f'- Not run yet: {", ".join(missing)}.\n' if missing else ''
-  return f"""# Results: does locality help the Mixer on small data?
+  missing = unfinished(runs, grid_names)
+  lines.append(f'- Runs finished {when}; {len(runs)} of\n'
+               f'  {len(runs) + len(missing)} runs of the grid are done.')
+  if missing:
+    lines.append(f'- Not run yet: {", ".join(missing)}.')
+  other = results.spec.references_from
+  if other:
+    lines.append(
+        f'- {", ".join(other["models"])} against {other["baseline"]} and '
+        f'{other["hybrid"]} of another grid, from its summary '
+        f'`{other["summary"]}` ({sum(map(len, results.references.values()))} '
+        f'runs trained alike, paired by seed).')
+  return '\n'.join(lines) + '\n'
+
+
+def results_markdown(results, grid_file, grid_names, figures, conclusion):
+  """The page (d): provenance, the table, the figures, the conclusion."""
+  spec = results.spec
+  summary = f'docs/{spec.results_dir}/runs.json'
+  published = (f'\n{spec.published["source"]}\n' if spec.published else '')
+  images = '\n'.join(f'![{alt}]({spec.results_dir}/{file_name})\n'
+                     for alt, file_name in figures) or 'None yet.\n'
+  return f"""# {spec.title}
 
 Generated by `python -m mixer_jax.report` from the runs of `{grid_file}`;
 do not edit by hand. All accuracies are on **CIFAR-10 (JPEG copy)**: the
-offline copy in `../shared/data` went through JPEG once, so they are not
-comparable to published CIFAR-10 figures, only to each other.
+offline copy in `../shared/data` went through JPEG once, so they are
+comparable to each other, and only loosely to published CIFAR-10 figures,
+which should sit a little higher.
 
 ```bash
-python -m mixer_jax.sweep --grid={grid_file} --root=runs/small_data \\
+python -m mixer_jax.sweep --grid={grid_file} --root={spec.root} \\
   --set=tfds_data_dir=../shared/data/tfds
 # on 2 cores: two such workers, prefixed `taskset -c 0` and `taskset -c 1`
-python -m mixer_jax.report --root=runs/small_data --grid={grid_file} --out=docs
+python -m mixer_jax.report --root={spec.root} --grid={grid_file} --out=docs
 # or, from the committed summary of those runs:
-python -m mixer_jax.report --summary=docs/results/runs.json \\
+python -m mixer_jax.report --summary={summary} \\
   --grid={grid_file} --out=docs
 ```
 
-{on_machines}
-- Runs finished {when}; {len(runs)} of
-  {len(runs) + len(missing)} runs of the grid are done.
-{not_run}
+{_provenance(results, grid_names)}
 
 ## Paired differences
 
-{differences_in_words(groups)}
+{differences_in_words(results)}
 ## Table
 
 Final: after the last epoch. Best: the highest test accuracy over the run's
 evaluations, which peeks at the test set and is optimistic. Train − test gap:
 accuracy on 2,000 of the run's own training images without augmentation,
-minus test accuracy, at the end (higher: more overfitting). Paired
-differences use the same training subset and data order for both models.
-
-{results_table(groups)}
+minus test accuracy, at the end (higher: more overfitting). Final train loss:
+the training loss logged at the last step, averaged over its logging interval
+(augmented batches). − baseline, − hybrid: the model's final test accuracy
+minus its baseline's or hybrid's, trained alike, paired by seed: the same
+training subset and data order for both models.
+{published}
+{results_table(results)}
 ## Figures
 
-![loss curves](results/loss_curves.png)
-
-![test accuracy against training fraction](results/accuracy_vs_fraction.png)
-
+{images}
 ## Conclusion
 
 {conclusion}
@@ -333,6 +630,7 @@ def main(argv):
   if bool(FLAGS.root) == bool(FLAGS.summary):
     raise app.UsageError('Pass either --root (a sweep directory) or --summary '
                          '(a runs.json written from one).')
+  spec, grid_names = load_grid(FLAGS.grid)
   if FLAGS.root:
     runs = load_runs(FLAGS.root)
   else:
@@ -340,19 +638,21 @@ def main(argv):
   if not runs:
     raise app.UsageError(f'No finished runs (*/result.json) under '
                          f'--root={FLAGS.root}; run mixer_jax.sweep first.')
-  results_dir = os.path.join(FLAGS.out, 'results')
+  results_dir = os.path.join(FLAGS.out, spec.results_dir)
   os.makedirs(results_dir, exist_ok=True)
   if FLAGS.root:
     with open(os.path.join(results_dir, 'runs.json'), 'w') as f:
       json.dump(runs, f, indent=0)
-  groups = group_runs(runs)
-  plot(groups, results_dir)
+  results = Results.from_runs(runs, spec, load_reference_runs(spec))
+  figures = plot(results, results_dir)
   conclusion_file = pathlib.Path(results_dir, 'conclusion.md')
   conclusion = (conclusion_file.read_text() if conclusion_file.exists() else
-                'Not written yet: a person writes it in results/conclusion.md '
-                'beside this file, and runs the report again.\n')
-  markdown = results_markdown(groups, FLAGS.grid, conclusion)
-  with open(os.path.join(FLAGS.out, 'RESULTS.md'), 'w') as f:
+                f'Not written yet: a person writes it in '
+                f'{spec.results_dir}/conclusion.md beside this file, and runs '
+                f'the report again.\n')
+  markdown = results_markdown(results, FLAGS.grid, grid_names, figures,
+                              conclusion)
+  with open(os.path.join(FLAGS.out, spec.markdown), 'w') as f:
     f.write(markdown)
   print(markdown)
 
@@ -362,5 +662,5 @@ if __name__ == '__main__':
   flags.DEFINE_string('root', None, 'The sweep directory.')
   flags.DEFINE_string('summary', None, 'Or: a runs.json the report wrote.')
   flags.DEFINE_string('grid', 'grids/small_data.py', 'The sweep\'s grid file.')
-  flags.DEFINE_string('out', 'docs', 'Where RESULTS.md and results/ go.')
+  flags.DEFINE_string('out', 'docs', 'Where the page and its results_dir go.')
   app.run(main)

@@ -5,9 +5,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
-import pytest
-
 from mixer_jax import config_lib
 from mixer_jax import report
 from mixer_jax import sweep
@@ -19,6 +16,9 @@ TINY = {'model.patches.size': (8, 8), 'model.hidden_dim': 16,
         'model.channels_mlp_dim': 16, 'batch_size': 8, 'eval_batch_size': 16,
         'num_train_steps': 2, 'log_every_steps': 1,
         'eval_splits': ('test', 'train_clean'), 'train_clean_size': 8}
+REPORT = {'title': 'Tiny', 'markdown': 'TINY.md', 'results_dir': 'tiny',
+          'root': 'runs', 'baseline': 'baseline_cifar10',
+          'hybrid': 'hybrid_cifar10'}
 
 
 def test_committed_grid_is_complete_and_paired():
@@ -44,6 +44,7 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
   grid_file = tmp_path / 'grid.py'
   grid_file.write_text(
       'from mixer_jax import sweep\n'
+      f'REPORT = {REPORT!r}\n'
       'def get_grid():\n'
       f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r},'
       f' {str(REPO / "configs" / "hybrid_cifar10.py")!r}], [0, 1], [0.5], '
@@ -65,7 +66,9 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
 
   # The report reads the same directory.
   runs = report.load_runs(tmp_path / 'runs')
-  table = report.results_table(report.group_runs(runs)).splitlines()
+  spec, _ = report.load_grid(grid_file)
+  table = report.results_table(report.Results.from_runs(runs, spec)
+                               ).splitlines()
   assert len(table) == 4
   baseline, hybrid = ([c.strip() for c in row.split('|')[1:-1]]
                       for row in table[2:])
@@ -77,22 +80,25 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
   gap = [r['eval']['train_clean_accuracy'] - r['eval']['test_accuracy']
          for r in runs if r['model'] == 'hybrid_cifar10']
   assert hybrid[9] == report._mean_std(gap)
-  assert hybrid[-1].endswith('n=2') and baseline[-1] == ''
+  assert hybrid[10] == report._mean_std(
+      [r['scalars']['train_loss'][-1][1] for r in runs
+       if r['model'] == 'hybrid_cifar10'], scale=1, digits=3)
+  assert hybrid[11].endswith('n=2') and hybrid[12] == baseline[11] == ''
 
   # The CLI writes a summary, and the summary alone regenerates the results.
   grid_arg = f'--grid={grid_file}'
   _report_cli(f'--root={tmp_path / "runs"}', grid_arg, f'--out={tmp_path}')
-  results = (tmp_path / 'RESULTS.md').read_text()
+  results = (tmp_path / 'TINY.md').read_text()
   assert 'CIFAR-10 (JPEG copy)' in results and table[2] in results
   assert '4 of\n  4 runs of the grid are done' in results
   assert 'hybrid_cifar10 − baseline_cifar10' in results
   assert 'n=2 paired seeds' in results
-  assert (tmp_path / 'results' / 'loss_curves.png').stat().st_size > 0
-  assert (tmp_path / 'results' / 'accuracy_vs_fraction.png').stat().st_size > 0
+  assert (tmp_path / 'tiny' / 'loss_curves.png').stat().st_size > 0
+  assert (tmp_path / 'tiny' / 'accuracy_vs_fraction.png').stat().st_size > 0
   (tmp_path / 'again').mkdir()
-  _report_cli(f'--summary={tmp_path / "results" / "runs.json"}', grid_arg,
+  _report_cli(f'--summary={tmp_path / "tiny" / "runs.json"}', grid_arg,
               f'--out={tmp_path / "again"}')
-  assert (tmp_path / 'again' / 'RESULTS.md').read_text() == results
+  assert (tmp_path / 'again' / 'TINY.md').read_text() == results
 
 
 def test_a_run_claimed_by_another_sweep_process_is_left_to_it(
@@ -123,63 +129,3 @@ def test_a_run_claimed_by_another_sweep_process_is_left_to_it(
 def _report_cli(*args):
   subprocess.run([sys.executable, '-m', 'mixer_jax.report', *args], cwd=REPO,
                  check=True, capture_output=True)
-
-
-def _run(model, seed, accuracy, fraction=0.1, num_epochs=40.0):
-  return {'model': model, 'fraction': fraction, 'seed': seed,
-          'config': str(REPO / 'configs' / 'hybrid_cifar10.py'),
-          'overrides': {'num_epochs': num_epochs},
-          'eval': {'test_accuracy': accuracy}}
-
-
-def test_differences_in_words_say_whether_the_interval_excludes_zero():
-  runs = [_run('baseline_cifar10', s, 0.5) for s in range(3)] + [
-      _run('hybrid_cifar10', s, a) for s, a in enumerate((0.52, 0.53, 0.54))]
-  assert report.differences_in_words(report.group_runs(runs)) == (
-      '- 0.1 of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = +3.00 '
-      'points of final test accuracy, 95% CI [+0.52, +5.48] over n=3 paired '
-      'seeds (the interval excludes zero).\n')
-
-
-def test_models_keep_their_colours_whichever_runs_have_finished():
-  # In the order their first runs finished.
-  colors = report.model_colors(['hybrid_cifar10_k5', 'hybrid_cifar10',
-                                'hybrid_cifar10_avgpool', 'baseline_cifar10'])
-  assert colors == {'baseline_cifar10': 'C0', 'hybrid_cifar10': 'C1',
-                    'hybrid_cifar10_avgpool': 'C2', 'hybrid_cifar10_k5': 'C3'}
-  # Before any ablation has finished, the two models already have theirs.
-  assert report.model_colors(['hybrid_cifar10', 'baseline_cifar10']) == {
-      'baseline_cifar10': 'C0', 'hybrid_cifar10': 'C1'}
-
-
-def test_ablations_are_compared_with_both_models_trained_alike():
-  runs = [_run('baseline_cifar10', 0, 0.50), _run('hybrid_cifar10', 0, 0.48),
-          _run('hybrid_cifar10_k5', 0, 0.47),
-          # Trained for another length: no pair with the others.
-          _run('hybrid_cifar10_k5', 1, 0.9, num_epochs=5.0)]
-  groups = report.group_runs(runs)
-  assert list(groups) == [('baseline_cifar10', 0.1, '40 epochs'),
-                          ('hybrid_cifar10', 0.1, '40 epochs'),
-                          ('hybrid_cifar10_k5', 0.1, '40 epochs'),
-                          ('hybrid_cifar10_k5', 0.1, '5 epochs')]
-  assert report.differences_in_words(groups).splitlines() == [
-      '- 0.1 of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = -2.00 '
-      'points of final test accuracy, on the one paired seed (no interval '
-      'with n=1).',
-      '- 0.1 of train, 40 epochs: hybrid_cifar10_k5 − baseline_cifar10 = '
-      '-3.00 points of final test accuracy, on the one paired seed (no '
-      'interval with n=1).',
-      '- 0.1 of train, 40 epochs: hybrid_cifar10_k5 − hybrid_cifar10 = -1.00 '
-      'points of final test accuracy, on the one paired seed (no interval '
-      'with n=1).']
-
-
-def test_paired_difference_and_its_interval():
-  mean, low, high, n = report.paired_difference({0: 0.51, 1: 0.53, 7: 0.9},
-                                                {0: 0.50, 1: 0.50})
-  assert n == 2 and mean == pytest.approx(0.02)
-  half = 12.7062 * np.std([0.01, 0.03], ddof=1) / np.sqrt(2)
-  assert (low, high) == pytest.approx((0.02 - half, 0.02 + half), rel=1e-4)
-  mean, low, high, n = report.paired_difference({0: 0.5, 1: 0.7}, {0: 0.4})
-  assert (n, low, high) == (1, None, None) and mean == pytest.approx(0.1)
-  assert report.paired_difference({1: 0.5}, {0: 0.4}) is None

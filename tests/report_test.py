@@ -1,0 +1,245 @@
+"""The report: roles from the grid, paired differences, figures, the page."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from mixer_jax import report
+from conftest import REPO
+
+SPEC = report.Spec(
+    title='T', markdown='PAGE.md', results_dir='results/t', root='runs/t',
+    baseline='baseline_cifar10', hybrid='hybrid_cifar10',
+    stem='stem_cifar10', loss_curves_fractions=(1.0, 0.1),
+    controls_fraction=0.1)
+PUBLISHED = {
+    'label': 'published', 'source': 'Published elsewhere, on other images.',
+    'fraction': 1.0, 'length': '30 epochs',
+    'rows': {'baseline_cifar10': {'best_test_accuracy': 0.7671,
+                                  'final_train_loss': 0.74},
+             'hybrid_cifar10': {'final_test_accuracy': 0.8197,
+                                'best_test_accuracy': 0.8227,
+                                'final_train_loss': 0.63}}}
+
+
+def _run(model, seed, accuracy, fraction=0.1, num_epochs=40.0,
+         train_loss=1.0):
+  """A finished run's summary, as load_runs gives it, without training."""
+  return {'name': f'{model}_frac{fraction:g}_seed{seed}', 'model': model,
+          'fraction': fraction, 'seed': seed,
+          'config': str(REPO / 'configs' / 'hybrid_cifar10.py'),
+          'overrides': {'num_epochs': num_epochs},
+          'eval': {'test_accuracy': accuracy,
+                   'train_clean_accuracy': accuracy + 0.1},
+          'num_params': 1000, 'gflops': 0.1, 'finished': '2026-11-25',
+          'machine': 'a test',
+          'scalars': {'train_loss': [(1, 2.0), (2, train_loss)],
+                      'test_loss': [(1, 2.0), (2, 1.5)],
+                      'test_accuracy': [(1, accuracy + 0.01), (2, accuracy)]}}
+
+
+def _results(runs, spec=SPEC, reference_runs=()):
+  return report.Results.from_runs(runs, spec, reference_runs)
+
+
+def _table(results):
+  """{row label: cells} of the Markdown table."""
+  rows = [[cell.strip() for cell in line.split('|')[1:-1]]
+          for line in report.results_table(results).splitlines()[2:]]
+  return {(row[0], row[1], row[2]): row for row in rows}
+
+
+def test_roles_and_pages_come_from_each_grids_report(tmp_path):
+  seed, seed_runs = report.load_grid(REPO / 'grids' / 'seed.py')
+  assert (seed.baseline, seed.hybrid, seed.stem, seed.markdown) == (
+      'seed_baseline_cifar10', 'seed_hybrid_cifar10', 'seed_stem_cifar10',
+      'RESULTS.md')
+  assert len(seed_runs) == 57
+  small_data, _ = report.load_grid(REPO / 'grids' / 'small_data.py')
+  assert (small_data.baseline, small_data.hybrid, small_data.markdown) == (
+      'baseline_cifar10', 'hybrid_cifar10', 'RESULTS_small_data.md')
+  assert seed.results_dir != small_data.results_dir
+  # The roles order the rows and fix the colours, whatever finished first.
+  assert report.model_colors(['seed_hybrid_cifar10_linear', 'seed_stem_cifar10',
+                              'seed_hybrid_cifar10', 'seed_baseline_cifar10'],
+                             seed) == {
+                                 'seed_baseline_cifar10': 'C0',
+                                 'seed_hybrid_cifar10': 'C1',
+                                 'seed_stem_cifar10': 'C2',
+                                 'seed_hybrid_cifar10_linear': 'C3'}
+  typo = tmp_path / 'typo.py'
+  typo.write_text('REPORT = {"title": "T", "basline": "b"}\n'
+                  'def get_grid():\n  return []\n')
+  with pytest.raises(ValueError, match='REPORT.*basline'):
+    report.load_grid(typo)
+
+
+def test_every_group_has_its_train_loss_and_both_paired_differences():
+  runs = [_run('baseline_cifar10', s, 0.50, train_loss=0.8) for s in range(3)]
+  runs += [_run('hybrid_cifar10', s, a, train_loss=0.6)
+           for s, a in enumerate((0.52, 0.53, 0.54))]
+  runs += [_run('hybrid_cifar10_k5', s, a, train_loss=loss) for s, a, loss in
+           ((0, 0.51, 0.7), (1, 0.53, 0.9))]
+  table = _table(_results(runs))
+  baseline = table['baseline_cifar10', '0.1', '40 epochs']
+  hybrid = table['hybrid_cifar10', '0.1', '40 epochs']
+  k5 = table['hybrid_cifar10_k5', '0.1', '40 epochs']
+  assert report._COLUMNS[10:] == (
+      'final train loss', '− baseline, paired, 95% CI (points)',
+      '− hybrid, paired, 95% CI (points)')
+  assert (baseline[10], hybrid[10], k5[10]) == ('0.800 ± 0.000',
+                                                '0.600 ± 0.000',
+                                                '0.800 ± 0.141')
+  assert baseline[11:] == ['', '']
+  assert hybrid[11:] == ['+3.00 [+0.52, +5.48], n=3', '']
+  # Seeds 0 and 1: +1 and +3 points against the baseline, -1 and 0 against
+  # the hybrid.
+  assert k5[11].startswith('+2.00 [') and k5[11].endswith('n=2')
+  assert k5[12].startswith('-0.50 [') and k5[12].endswith('n=2')
+
+
+def test_differences_in_words_say_whether_the_interval_excludes_zero():
+  runs = [_run('baseline_cifar10', s, 0.5) for s in range(3)] + [
+      _run('hybrid_cifar10', s, a) for s, a in enumerate((0.52, 0.53, 0.54))]
+  assert report.differences_in_words(_results(runs)) == (
+      '- 0.1 of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = +3.00 '
+      'points of final test accuracy, 95% CI [+0.52, +5.48] over n=3 paired '
+      'seeds (the interval excludes zero).\n')
+
+
+def test_ablations_are_compared_with_both_models_trained_alike():
+  runs = [_run('baseline_cifar10', 0, 0.50), _run('hybrid_cifar10', 0, 0.48),
+          _run('hybrid_cifar10_k5', 0, 0.47),
+          # Trained for another length: no pair with the others.
+          _run('hybrid_cifar10_k5', 1, 0.9, num_epochs=5.0)]
+  results = _results(runs)
+  assert list(results.groups) == [('baseline_cifar10', 0.1, '40 epochs'),
+                                  ('hybrid_cifar10', 0.1, '40 epochs'),
+                                  ('hybrid_cifar10_k5', 0.1, '40 epochs'),
+                                  ('hybrid_cifar10_k5', 0.1, '5 epochs')]
+  assert report.differences_in_words(results).splitlines() == [
+      '- 0.1 of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = -2.00 '
+      'points of final test accuracy, on the one paired seed (no interval '
+      'with n=1).',
+      '- 0.1 of train, 40 epochs: hybrid_cifar10_k5 − baseline_cifar10 = '
+      '-3.00 points of final test accuracy, on the one paired seed (no '
+      'interval with n=1).',
+      '- 0.1 of train, 40 epochs: hybrid_cifar10_k5 − hybrid_cifar10 = -1.00 '
+      'points of final test accuracy, on the one paired seed (no interval '
+      'with n=1).']
+
+
+def test_a_control_pairs_with_another_grids_runs_trained_alike(tmp_path):
+  summary = tmp_path / 'runs.json'
+  summary.write_text(json.dumps(
+      [_run('nano_baseline', s, 0.50) for s in (0, 1)] +
+      [_run('nano_hybrid', 0, 0.45),
+       # Another length, another fraction, a model not named: none pairs.
+       _run('nano_baseline', 2, 0.9, num_epochs=5.0),
+       _run('nano_baseline', 2, 0.9, fraction=0.05),
+       _run('nano_other', 2, 0.9)]))
+  spec = dataclasses.replace(SPEC, references_from={
+      'summary': str(summary), 'baseline': 'nano_baseline',
+      'hybrid': 'nano_hybrid', 'models': ('hybrid_cifar10_seedblocks',)})
+  runs = [_run('baseline_cifar10', s, 0.2, num_epochs=30.0) for s in range(3)]
+  runs += [_run('hybrid_cifar10_seedblocks', s, 0.53) for s in range(3)]
+  results = _results(runs, spec, report.load_reference_runs(spec))
+  assert sorted(results.references) == [('nano_baseline', 0.1, '40 epochs'),
+                                        ('nano_hybrid', 0.1, '40 epochs')]
+  # Seeds 0 and 1 only (seed 2 of the baseline trained for 5 epochs).
+  assert results.paired(('hybrid_cifar10_seedblocks', 0.1, '40 epochs'),
+                        'nano_baseline') == pytest.approx((0.03, 0.03, 0.03, 2))
+  words = report.differences_in_words(results)
+  borrowed = lambda model: f'{model} (`{summary}`)'
+  assert f'seedblocks − {borrowed("nano_baseline")} = +3.00' in words
+  assert f'seedblocks − {borrowed("nano_hybrid")} = +8.00' in words
+  assert 'seedblocks − baseline_cifar10' not in words
+  assert _table(results)[borrowed('nano_baseline'), '0.1', '40 epochs'][3] == (
+      '2')
+
+
+def test_the_seed_grids_blocks_on_the_nano_mixer_pair_with_the_small_data_grid(
+    monkeypatch):
+  monkeypatch.chdir(REPO)  # The summary's path is from the repository root.
+  spec, _ = report.load_grid('grids/seed.py')
+  runs = [_run('hybrid_cifar10_seedblocks', s, 0.6) for s in range(3)]
+  results = _results(runs, spec, report.load_reference_runs(spec))
+  mean, _, _, n = results.paired(('hybrid_cifar10_seedblocks', 0.1,
+                                  '40 epochs'), 'baseline_cifar10')
+  assert n == 3 and 100 * mean == pytest.approx(60 - 58.29, abs=0.01)
+
+
+def test_the_controls_chart_is_drawn_once_a_control_has_finished(tmp_path):
+  runs = [_run('baseline_cifar10', s, 0.5) for s in range(2)] + [
+      _run('hybrid_cifar10', s, 0.52) for s in range(2)]
+  assert 'controls.png' not in dict(report.plot(_results(runs), tmp_path)
+                                    ).values()
+  assert not (tmp_path / 'controls.png').exists()
+  control = _results(runs + [_run('hybrid_cifar10_k5', 0, 0.47)])
+  bars = report.control_differences(control)
+  assert [(model, round(100 * mean), n) for (model, _, _), (mean, _, _, n)
+          in bars] == [('hybrid_cifar10', 2, 2), ('hybrid_cifar10_k5', -3, 1)]
+  assert 'controls.png' in dict(report.plot(control, tmp_path)).values()
+  assert (tmp_path / 'controls.png').stat().st_size > 0
+
+
+def test_the_published_figures_are_a_row_of_the_table():
+  spec = dataclasses.replace(SPEC, published=PUBLISHED)
+  runs = [_run('baseline_cifar10', 0, 0.7, fraction=1.0, num_epochs=30.0)]
+  table = _table(_results(runs, spec))
+  assert table['hybrid_cifar10: published', '1', '30 epochs'][7:] == [
+      '81.97', '82.27', '', '0.63', '+5.56 (best epochs), n=1', '']
+  assert table['baseline_cifar10: published', '1', '30 epochs'][7:11] == [
+      '', '76.71', '', '0.74']
+  # Right after the runs they compare with.
+  assert list(table)[0] == ('baseline_cifar10', '1', '30 epochs')
+  page = report.results_markdown(_results(runs, spec), 'grids/g.py', [], [],
+                                 'C.')
+  assert PUBLISHED['source'] in page
+
+
+def test_loss_curves_are_drawn_at_the_first_fraction_with_runs():
+  at = lambda *fractions: report.loss_curves_fraction(_results(
+      [_run('hybrid_cifar10', 0, 0.5, fraction=f) for f in fractions]))
+  assert at(0.1, 0.25, 1.0) == 1.0
+  assert at(0.05, 0.1, 0.25) == 0.1
+  assert at(0.05, 0.25) == 0.05
+  assert report.loss_curves_fraction(_results(
+      [_run('hybrid_cifar10_k5', 0, 0.5)])) is None
+
+
+def test_a_partial_grid_lists_its_unfinished_runs_and_draws_what_it_can(
+    tmp_path):
+  runs = [_run('hybrid_cifar10_k5', 0, 0.47)]
+  results = _results(runs)
+  figures = report.plot(results, tmp_path)
+  assert figures == [] and not list(tmp_path.iterdir())
+  grid_names = ['baseline_cifar10_frac0.1_seed0', runs[0]['name'],
+                'hybrid_cifar10_frac0.1_seed0']
+  page = report.results_markdown(results, 'grids/g.py', grid_names, figures,
+                                 'C.')
+  assert '1 of\n  3 runs of the grid are done' in page
+  assert ('Not run yet: baseline_cifar10_frac0.1_seed0, '
+          'hybrid_cifar10_frac0.1_seed0.') in page
+  assert '![' not in page and 'No paired runs yet.' in page
+
+  results = _results(runs + [_run('baseline_cifar10', 0, 0.5)])
+  figures = report.plot(results, tmp_path)
+  page = report.results_markdown(results, 'grids/g.py', grid_names, figures,
+                                 'C.')
+  assert sorted(f.name for f in tmp_path.iterdir()) == [
+      'accuracy_vs_fraction.png', 'controls.png', 'loss_curves.png']
+  assert page.count('](results/t/') == 3
+
+
+def test_paired_difference_and_its_interval():
+  mean, low, high, n = report.paired_difference({0: 0.51, 1: 0.53, 7: 0.9},
+                                                {0: 0.50, 1: 0.50})
+  assert n == 2 and mean == pytest.approx(0.02)
+  half = 12.7062 * np.std([0.01, 0.03], ddof=1) / np.sqrt(2)
+  assert (low, high) == pytest.approx((0.02 - half, 0.02 + half), rel=1e-4)
+  mean, low, high, n = report.paired_difference({0: 0.5, 1: 0.7}, {0: 0.4})
+  assert (n, low, high) == (1, None, None) and mean == pytest.approx(0.1)
+  assert report.paired_difference({1: 0.5}, {0: 0.4}) is None
