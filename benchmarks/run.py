@@ -47,13 +47,16 @@ def _median_seconds(fn, steps, warmup):
   return float(np.median(times))
 
 
-def matmul_peak(steps, warmup):
-  """The best float32 matmul rate of jnp.dot here, in FLOP/s."""
+def matmul_peak(steps, warmup, dtype='float32'):
+  """The best matmul rate of XLA here, in FLOP/s, for the products that a
+  `compute_dtype` train step runs: float32, or bf16 inputs with float32
+  accumulation."""
   best = 0.0
   for n in (1024, 2048):
-    a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
-    b = jax.random.normal(jax.random.PRNGKey(1), (n, n))
-    matmul = jax.jit(jnp.dot)
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n)).astype(dtype)
+    b = jax.random.normal(jax.random.PRNGKey(1), (n, n)).astype(dtype)
+    matmul = jax.jit(functools.partial(jnp.dot,
+                                       preferred_element_type=jnp.float32))
     best = max(best, 2 * n**3 / _median_seconds(lambda: matmul(a, b), steps,
                                                  warmup))
   return best
@@ -64,6 +67,12 @@ def _config(variant='nano', stem='none', batch_size=128, **overrides):
   config.batch_size = batch_size
   for key, value in overrides.items():
     config[key] = value
+  return config
+
+
+def _with_dtype(config, dtype):
+  config = config.copy_and_resolve_references()
+  config.compute_dtype = dtype
   return config
 
 
@@ -99,8 +108,9 @@ def compiled_step(config):
   return one_step, analysis, compiled.as_text()
 
 
-def train_step_row(config, peak, steps, warmup):
-  """Images/s and utilisation of the compiled, pmapped train step."""
+def train_step_row(config, peaks, steps, warmup):
+  """Images/s and utilisation (of the peak for its dtype) of the compiled,
+  pmapped train step."""
   one_step, analysis, _ = compiled_step(config)
   seconds = _median_seconds(one_step, steps, warmup)
   per_image = flops.train_flops(config.model, 32, config.num_classes)
@@ -113,7 +123,7 @@ def train_step_row(config, peak, steps, warmup):
       'gflop_per_image': per_image / 1e9,
       'xla_gflop_per_image': analysis.get('flops', float('nan')) /
                              config.batch_size / jax.local_device_count() / 1e9,
-      'utilisation': images_per_sec * per_image / peak,
+      'utilisation': images_per_sec * per_image / peaks[config.compute_dtype],
   }
 
 
@@ -145,20 +155,34 @@ def input_pipeline_row(batch_size, steps):
                             (time.perf_counter() - start)}
 
 
-def torch_rows(batch_sizes, steps, warmup):
+# The JAX rows (model, stem) that each PyTorch peer model mirrors.
+_TORCH_PEERS = {('Mixer-nano_4', 'none'): ('nano', 'baseline'),
+                ('Mixer-nano_4', 'dwsep'): ('nano', 'stem'),
+                ('Mixer-seed_4', 'none'): ('seed', 'baseline'),
+                ('Mixer-seed_4', 'dwsep'): ('seed', 'hybrid')}
+TORCH_PRECISIONS = ('float32', 'bf16_autocast', 'compile')
+
+
+def torch_rows(steps, warmup, quick):
+  """The PyTorch peer: the nano models at batch 128 and 512 in float32, and
+  every peer model at batch 128 in each of TORCH_PRECISIONS."""
   try:
     import torch  # pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
     return []
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import torch_peer  # pylint: disable=g-import-not-at-top
+  cases = [(jax_row, 512, 'float32') for jax_row in list(_TORCH_PEERS)[:2]]
+  cases += [(jax_row, 128, precision) for jax_row in _TORCH_PEERS
+            for precision in (TORCH_PRECISIONS[:1] if quick else
+                              TORCH_PRECISIONS)]
   rows = []
-  for stem in (False, True):
-    for batch in batch_sizes:
-      result = torch_peer.images_per_second(
-          stem, batch, steps=steps, warmup=warmup, threads=os.cpu_count())
-      rows.append({'stem': 'dwsep' if stem else 'none', 'batch': batch,
-                   'images_per_sec': result['images_per_sec']})
+  for (model, stem), batch, precision in cases:
+    result = torch_peer.images_per_second(
+        *_TORCH_PEERS[model, stem], batch, precision=precision, steps=steps,
+        warmup=warmup, threads=os.cpu_count())
+    rows.append({**result, 'model': model, 'stem': stem})
+    print(json.dumps(rows[-1]), flush=True)
   return rows
 
 
@@ -187,10 +211,41 @@ def _plot(results, out):
   fig.savefig(os.path.join(out, 'scaling.png'), dpi=100)
 
 
+def _torch_table(results):
+  """JAX against the PyTorch peer, same model and batch, at equal precision:
+  float32 against eager float32, bf16 against eager bf16 autocast."""
+  jax_rate = {(r['model'], r['stem'], r['batch'], r['dtype']):
+              r['images_per_sec'] for r in results['train_step']}
+  torch_rate = {(r['model'], r['stem'], r['batch'], r['precision']):
+                r['images_per_sec'] for r in results['torch']}
+  lines = ['| model | stem | batch | JAX float32 | JAX bf16 | PyTorch eager '
+           'float32 | PyTorch eager bf16 autocast | torch.compile float32 | '
+           'JAX / PyTorch, float32 | JAX / PyTorch, bf16 |',
+           '|---|---|---|---|---|---|---|---|---|---|']
+  fmt = lambda rate: 'n/a' if rate is None else f'{rate:.1f}'
+  ratio = lambda a, b: 'n/a' if None in (a, b) else f'{a / b:.2f}x'
+  for model, stem, batch in sorted({key[:3] for key in torch_rate}):
+    jax32, jax16 = (jax_rate.get((model, stem, batch, d))
+                    for d in ('float32', 'bfloat16'))
+    eager32, eager16, compiled = (torch_rate.get((model, stem, batch, p))
+                                  for p in TORCH_PRECISIONS)
+    lines.append(f'| {model} | {stem} | {batch} | {fmt(jax32)} | '
+                 f'{fmt(jax16)} | {fmt(eager32)} | {fmt(eager16)} | '
+                 f'{fmt(compiled)} | {ratio(jax32, eager32)} | '
+                 f'{ratio(jax16, eager16)} |')
+  failed = [f"{r['model']} {r['stem']} {r['precision']}: {r['error']}"
+            for r in results['torch'] if r.get('error')]
+  lines += [f'\nFailed: {f}' for f in failed]
+  return '\n'.join(lines)
+
+
 def _markdown(results):
+  peaks = ', '.join(f'{dtype} {gflops:.0f}'
+                    for dtype, gflops in results['peak_gflops'].items())
   lines = [f"Machine: {results['machine']}; JAX {results['jax']}; "
-           f"{results['date']}. Matmul peak (float32 jnp.dot, measured): "
-           f"{results['peak_gflops']:.1f} GFLOP/s.", '',
+           f"{results['date']}. Matmul peak (2048^3 jnp.dot, float32 "
+           f"accumulation, measured), GFLOP/s: {peaks}. Utilisation is "
+           f"against the peak of the step's dtype.", '',
            '| model | stem | locality blocks | batch | dtype | images/s | step '
            'ms | GFLOP/img (analytic) | GFLOP/img (XLA) | utilisation of peak |',
            '|---|---|---|---|---|---|---|---|---|---|']
@@ -202,28 +257,30 @@ def _markdown(results):
           f"{r['images_per_sec']:.1f} | {r['step_ms']:.0f} | "
           f"{r['gflop_per_image']:.3f} | {r['xla_gflop_per_image']:.3f} | "
           f"{100 * r['utilisation']:.1f}% |")
-  lines += ['', '| locality cost at batch 128, float32 | hybrid step / '
-            'baseline step | target |', '|---|---|---|']
+  lines += ['', '| locality cost at batch 128 | dtype | hybrid step / '
+            'baseline step | target |', '|---|---|---|---|']
   for model, target in (('Mixer-nano_4', 1.05), ('Mixer-seed_4', 1.25)):
-    step_ms = {r['stem']: r['step_ms'] for r in results['train_step']
-               if (r['model'], r['batch'], r['dtype']) == (model, 128,
-                                                           'float32')}
-    if len(step_ms) == 2:
-      lines.append(f"| {model} | {step_ms['dwsep'] / step_ms['none']:.2f}x | "
-                   f"<= {target}x |")
+    for dtype in results['peak_gflops']:
+      step_ms = {r['stem']: r['step_ms'] for r in results['train_step']
+                 if (r['model'], r['batch'], r['dtype']) == (model, 128,
+                                                             dtype)}
+      if len(step_ms) == 2:
+        lines.append(f"| {model} | {dtype} | "
+                     f"{step_ms['dwsep'] / step_ms['none']:.2f}x | "
+                     f"<= {target}x |")
+  lines += ['', '| bf16 speed-up at batch 128 | stem | float32 step / bf16 '
+            'step | target |', '|---|---|---|---|']
+  step_ms = {(r['model'], r['stem'], r['dtype']): r['step_ms']
+             for r in results['train_step'] if r['batch'] == 128}
+  for model, stem, dtype in step_ms:
+    if dtype == 'bfloat16':
+      speedup = step_ms[model, stem, 'float32'] / step_ms[model, stem, dtype]
+      lines.append(f'| {model} | {stem} | {speedup:.2f}x | >= 1.4x |')
   lines += ['', '| input pipeline alone, batch | images/s |', '|---|---|']
   lines += [f"| {r['batch']} | {r['images_per_sec']:.0f} |"
             for r in results['input_pipeline']]
   if results['torch']:
-    jax_rate = {(r['stem'], r['batch']): r['images_per_sec']
-                for r in results['train_step'] if r['dtype'] == 'float32'}
-    lines += ['', '| PyTorch peer (eager, torch.nn) | batch | images/s | '
-              'JAX / PyTorch |', '|---|---|---|---|']
-    for r in results['torch']:
-      ratio = jax_rate.get((r['stem'], r['batch']), float('nan')) / r[
-          'images_per_sec']
-      lines.append(f"| stem {r['stem']} | {r['batch']} | "
-                   f"{r['images_per_sec']:.1f} | {ratio:.2f}x |")
+    lines += ['', _torch_table(results)]
   else:
     lines += ['', 'PyTorch peer: skipped (torch not installed).']
   return '\n'.join(lines) + '\n'
@@ -232,12 +289,13 @@ def _markdown(results):
 def main(_):
   os.makedirs(FLAGS.out, exist_ok=True)
   steps, warmup = FLAGS.steps, FLAGS.warmup
-  peak = matmul_peak(steps, warmup)
+  peaks = {dtype: matmul_peak(steps, warmup, dtype)
+           for dtype in config_lib.COMPUTE_DTYPES}
   results = {
       'machine': f'{platform.processor() or platform.machine()}, '
                  f'{os.cpu_count()} cores, {jax.devices()[0].device_kind}',
       'jax': jax.__version__, 'date': time.strftime('%Y-%m-%d'),
-      'peak_gflops': peak / 1e9,
+      'peak_gflops': {dtype: peak / 1e9 for dtype, peak in peaks.items()},
   }
   headline = [_config(stem=stem, batch_size=batch)
               for stem in ('none', 'dwsep') for batch in (128, 512)]
@@ -245,21 +303,22 @@ def main(_):
   headline += [config_lib.seed_config('cifar10', blocks)
                for blocks in ('baseline', 'hybrid')]
   if not FLAGS.quick:
-    headline.append(_config(batch_size=128, compute_dtype='bfloat16'))
-  results['train_step'] = [train_step_row(c, peak, steps, warmup)
+    headline += [_with_dtype(config, 'bfloat16') for config in headline
+                 if config.batch_size == 128]
+  results['train_step'] = [train_step_row(c, peaks, steps, warmup)
                            for c in headline]
   print(json.dumps(results['train_step']), flush=True)
   batch_sizes = (32, 64, 256, 1024) if not FLAGS.quick else ()
   results['batch_scaling'] = [
-      train_step_row(_config(batch_size=b), peak, steps, warmup)
+      train_step_row(_config(batch_size=b), peaks, steps, warmup)
       for b in batch_sizes]
   models = ['S/4', 'nano/2'] if not FLAGS.quick else []
   results['model_scaling'] = [
-      train_step_row(_config(variant=v), peak, max(steps // 2, 3), 2)
+      train_step_row(_config(variant=v), peaks, max(steps // 2, 3), 2)
       for v in models]
   results['input_pipeline'] = [input_pipeline_row(b, steps)
                                for b in (128, 512)]
-  results['torch'] = torch_rows((128, 512), steps, warmup)
+  results['torch'] = torch_rows(steps, warmup, FLAGS.quick)
   with open(os.path.join(FLAGS.out, 'results.json'), 'w') as f:
     json.dump(results, f, indent=1)
   table = _markdown(results)
