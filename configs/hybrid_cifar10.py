@@ -10,7 +10,7 @@ Measured (docs/TRAINING.md): with --config.num_epochs=1, 40.10% test accuracy
 on CIFAR-10 (JPEG copy), 2-core CPU. On a class-balanced 10% of train for
 40 epochs, 55.75 ± 0.84% final test accuracy over 3 seeds (2026-11-24; the
 small-data grid, grids/small_data.py, whose commands and full results are in
-docs/RESULTS.md).
+docs/RESULTS_small_data.md).
 """
 
 from mixer_jax import config_lib
