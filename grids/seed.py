@@ -67,6 +67,10 @@ REPORT = {
     # All of train, where A and B compare with the seed's figures.
     'loss_curves_fractions': (1.0, 0.1),
     'controls_fraction': 0.1,
+    # Under the intended schedule, the gain is hybrid - baseline with both
+    # trained on it.
+    'also_compare': {'seed_hybrid_cifar10_epochcosine':
+                     ('seed_baseline_cifar10_epochcosine',)},
     # Issues 16 and 18 quote them from the seed's notebook; nothing else.
     'published': {
         'label': "the seed's published figures (original CIFAR-10)",

@@ -57,6 +57,9 @@ The grid file declares a module-level dict REPORT:
     the repository root) and paired by seed as above:
     {'summary': ..., 'baseline': ..., 'hybrid': ..., 'models': [...]}.
     Their model names must differ from this grid's.
+  also_compare (optional): {model: [other models]}, paired differences
+    written out beside the baseline's and the hybrid's, e.g. a control
+    hybrid against the baseline trained with the same change.
 
 A run's training length comes from its config file and grid overrides, so
 set training settings in the grid, not with the sweep's --set.
@@ -102,6 +105,8 @@ class Spec:
   controls_fraction: Optional[float] = None
   published: Optional[Mapping[str, Any]] = None
   references_from: Optional[Mapping[str, Any]] = None
+  also_compare: Mapping[str, Sequence[str]] = dataclasses.field(
+      default_factory=dict)
 
   @property
   def roles(self):
@@ -125,7 +130,8 @@ class Spec:
     """Whom `model` is compared with: its baseline and hybrid; a hybrid, its
     baseline only; a baseline, none."""
     baseline, hybrid = self.baseline_and_hybrid(model)
-    return {baseline: (), hybrid: (baseline,)}.get(model, (baseline, hybrid))
+    usual = {baseline: (), hybrid: (baseline,)}.get(model, (baseline, hybrid))
+    return (*usual, *self.also_compare.get(model, ()))
 
 
 def load_grid(grid_file):

@@ -246,3 +246,15 @@ def test_paired_difference_and_its_interval():
   mean, low, high, n = report.paired_difference({0: 0.5, 1: 0.7}, {0: 0.4})
   assert (n, low, high) == (1, None, None) and mean == pytest.approx(0.1)
   assert report.paired_difference({1: 0.5}, {0: 0.4}) is None
+
+
+def test_a_control_is_also_compared_with_the_models_the_grid_names():
+  spec = dataclasses.replace(SPEC, also_compare={
+      'hybrid_cifar10_cosine': ('baseline_cifar10_cosine',)})
+  runs = [_run('baseline_cifar10', 0, 0.50), _run('hybrid_cifar10', 0, 0.48),
+          _run('baseline_cifar10_cosine', 0, 0.55),
+          _run('hybrid_cifar10_cosine', 0, 0.60)]
+  words = report.differences_in_words(_results(runs, spec))
+  assert 'hybrid_cifar10_cosine − baseline_cifar10_cosine = +5.00' in words
+  assert 'hybrid_cifar10_cosine − baseline_cifar10 = +10.00' in words
+  assert 'baseline_cifar10_cosine − hybrid_cifar10_cosine' not in words
