@@ -106,21 +106,20 @@ def _patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
   return y.reshape(n, height // kh, width // kw, rhs.shape[-1])
 
 
-def dot_general(dtype):
-  """The `dot_general` for nn.Dense whose inputs are `dtype`."""
+def _for_dtype(dtype, float32_version, bfloat16_version):
   if jnp.dtype(dtype) == jnp.float32:
-    return lax.dot_general
+    return float32_version
   if jnp.dtype(dtype) == jnp.bfloat16:
-    return _dense_dot_general
+    return bfloat16_version
   raise ValueError(f'Matrix product inputs are float32 or bfloat16; got '
                    f'{jnp.dtype(dtype)}.')
+
+
+def dot_general(dtype):
+  """The `dot_general` for nn.Dense whose inputs are `dtype`."""
+  return _for_dtype(dtype, lax.dot_general, _dense_dot_general)
 
 
 def conv_general_dilated(dtype):
   """The `conv_general_dilated` for nn.Conv whose inputs are `dtype`."""
-  if jnp.dtype(dtype) == jnp.float32:
-    return lax.conv_general_dilated
-  if jnp.dtype(dtype) == jnp.bfloat16:
-    return _patch_conv
-  raise ValueError(f'Matrix product inputs are float32 or bfloat16; got '
-                   f'{jnp.dtype(dtype)}.')
+  return _for_dtype(dtype, lax.conv_general_dilated, _patch_conv)
