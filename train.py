@@ -4,7 +4,6 @@ r"""Trains an MLP-Mixer; see README.md.
     --config.tfds_data_dir=../shared/data/tfds
 """
 
-import signal
 import sys
 
 from absl import app
@@ -15,13 +14,7 @@ from ml_collections import config_flags
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
 from mixer_jax import distributed
-from mixer_jax import input_pipeline
 from mixer_jax import train
-
-# Mistakes in what the user gave (config, data, workdir, checkpoints): a
-# message that says what to fix, not a traceback.
-USER_ERRORS = (config_lib.ConfigError, input_pipeline.DataError,
-               checkpointing.CheckpointError, train.NonFiniteError)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Where checkpoints and TensorBoard logs '
@@ -87,17 +80,8 @@ def main(argv):
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
   logging.info('Config:\n%s', FLAGS.config)
-  try:
+  with train.exit_codes():
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except train.Preempted as e:
-    logging.warning('%s', e)
-    print(e, file=sys.stderr)
-    # As a process that SIGTERM killed: done, but not finished.
-    sys.exit(128 + signal.SIGTERM)
-  except USER_ERRORS as e:
-    logging.error('%s: %s', type(e).__name__, e)
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
 
 
 if __name__ == '__main__':

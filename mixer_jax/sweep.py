@@ -26,8 +26,6 @@ import itertools
 import json
 import os
 import platform
-import signal
-import sys
 
 from absl import app
 from absl import flags
@@ -161,12 +159,9 @@ def main(argv):
                          f'file such as grids/small_data.py.')
   checkpointing.quiet_orbax_logs()
   common = dict(item.split('=', 1) for item in FLAGS.set)
-  try:
+  with train.exit_codes():  # After SIGTERM the run is resumable.
     run_all(FLAGS.grid, FLAGS.root,
             {k: _parse_value(v) for k, v in common.items()})
-  except train.Preempted as e:
-    logging.warning('%s', e)
-    sys.exit(128 + signal.SIGTERM)  # Not finished: the run is resumable.
 
 
 if __name__ == '__main__':

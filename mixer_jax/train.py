@@ -4,10 +4,12 @@ The layout follows flax's ImageNet example: `create_train_state`,
 `train_step`, `eval_step` and `train_and_evaluate(config, workdir)`.
 """
 
+import contextlib
 import functools
 import math
 import os
 import signal
+import sys
 import time
 from typing import Any
 
@@ -47,6 +49,32 @@ class Preempted(Exception):
         f'checkpoint is saved in {directory}. Run the same command again to '
         f'resume from step {step}.')
     self.step = step
+
+
+# Mistakes in what the user gave (config, data, workdir, checkpoints): a
+# message that says what to fix, not a traceback.
+USER_ERRORS = (config_lib.ConfigError, input_pipeline.DataError,
+               checkpointing.CheckpointError, NonFiniteError)
+
+
+@contextlib.contextmanager
+def exit_codes():
+  """Ends the process with the status that a supervisor or `&&` reads.
+
+  Preempted: 128 + SIGTERM, as a process that SIGTERM killed (stopped, not
+  finished; a checkpoint is there to resume from). A mistake in what the
+  user gave (USER_ERRORS): its message and 2.
+  """
+  try:
+    yield
+  except Preempted as e:
+    logging.warning('%s', e)
+    print(e, file=sys.stderr)
+    sys.exit(128 + signal.SIGTERM)
+  except USER_ERRORS as e:
+    logging.error('%s: %s', type(e).__name__, e)
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
 
 
 class PreemptionNotice:

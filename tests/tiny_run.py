@@ -118,14 +118,8 @@ def main(argv):
     _unwritable_after_save(FLAGS.readonly_after_save)
   input_pipeline._check_download_host = lambda _: None  # Mock: no download.
   with tfds.testing.mock_data(num_examples=64):
-    try:
+    with train.exit_codes():
       train.train_and_evaluate(config, workdir)
-    except train.Preempted as e:
-      print(e, file=sys.stderr)
-      sys.exit(128 + signal.SIGTERM)
-    except checkpointing.CheckpointError as e:
-      print(f'error: {e}', file=sys.stderr)
-      sys.exit(2)
 
 
 if __name__ == '__main__':
