@@ -243,8 +243,9 @@ def _markdown(results):
   peaks = ', '.join(f'{dtype} {gflops:.0f}'
                     for dtype, gflops in results['peak_gflops'].items())
   lines = [f"Machine: {results['machine']}; JAX {results['jax']}; "
-           f"{results['date']}. Matmul peak (2048^3 jnp.dot, float32 "
-           f"accumulation, measured), GFLOP/s: {peaks}. Utilisation is "
+           f"{results['date']}. Matmul peak (the best of 1024^3 and 2048^3 "
+           f"jnp.dot, float32 accumulation, measured), GFLOP/s: {peaks}. "
+           f"Utilisation is "
            f"against the peak of the step's dtype.", '',
            '| model | stem | locality blocks | batch | dtype | images/s | step '
            'ms | GFLOP/img (analytic) | GFLOP/img (XLA) | utilisation of peak |',
