@@ -232,6 +232,15 @@ def group_runs(runs, spec):
   return dict(sorted(groups.items(), key=lambda item: order(item[0])))
 
 
+def final_test_accuracy(run):
+  return run['eval']['test_accuracy']
+
+
+def best_test_accuracy(run):
+  """The best of the run's evaluations: it peeks at the test set."""
+  return max(v for _, v in run['scalars']['test_accuracy'])
+
+
 @dataclasses.dataclass(frozen=True)
 class Results:
   """A grid's groups of runs, and another grid's that some are compared with.
@@ -279,14 +288,13 @@ class Results:
       return f'{model} (`{self.spec.references_from["summary"]}`)'
     return model
 
-  def paired(self, key, reference, accuracy=None):
+  def paired(self, key, reference, accuracy=final_test_accuracy):
     """`key`'s group against `reference` trained alike, paired by seed, in
-    `accuracy` (a run's final test accuracy by default)."""
+    `accuracy`: a function of a run."""
     _, fraction, length = key
     reference_group = self.group((reference, fraction, length))
     if not reference_group:
       return None
-    accuracy = accuracy or final_test_accuracy
     by_seed = lambda group: {r['seed']: accuracy(r) for r in group}
     return paired_difference(by_seed(self.group(key)),
                              by_seed(reference_group))
@@ -297,15 +305,6 @@ def _points(paired):
   if n == 1:
     return f'{100 * mean:+.2f}, n=1'
   return f'{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}], n={n}'
-
-
-def final_test_accuracy(run):
-  return run['eval']['test_accuracy']
-
-
-def best_test_accuracy(run):
-  """The best of the run's evaluations: it peeks at the test set."""
-  return max(v for _, v in run['scalars']['test_accuracy'])
 
 
 def final_train_loss(run):
@@ -325,7 +324,7 @@ def _group_cells(results, key, group):
   model, fraction, length = key
   final = [final_test_accuracy(r) for r in group]
   best = [best_test_accuracy(r) for r in group]
-  gaps = [r['eval']['train_clean_accuracy'] - r['eval']['test_accuracy']
+  gaps = [r['eval']['train_clean_accuracy'] - final_test_accuracy(r)
           for r in group if 'train_clean_accuracy' in r['eval']]
   references = results.spec.baseline_and_hybrid(model)
   params = group[0]['num_params']
@@ -482,8 +481,7 @@ def plot_accuracy_vs_fraction(results, colors, out):
   """
   series = collections.defaultdict(dict)  # A line joins runs trained alike.
   for (model, fraction, length), group in results.groups.items():
-    series[model, length][fraction] = [r['eval']['test_accuracy']
-                                       for r in group]
+    series[model, length][fraction] = [final_test_accuracy(r) for r in group]
   shown = sorted((key for key, fractions in series.items()
                   if key[0] in results.spec.roles or len(fractions) > 1),
                  key=lambda key: (results.spec.order(key[0]), key[1]))
@@ -513,7 +511,7 @@ def plot_accuracy_vs_fraction(results, colors, out):
 
 
 def control_differences(results):
-  """[(key, paired difference from its baseline)] at `controls_fraction`:
+  """[(key, its baseline, paired difference from it)] at `controls_fraction`:
   every model but the baseline; [] until a control (not a role) has one."""
   bars = []
   for key in results.groups:
@@ -522,8 +520,8 @@ def control_differences(results):
     if fraction == results.spec.controls_fraction and compared:
       paired = results.paired(key, compared[0])
       if paired:
-        bars.append((key, paired))
-  has_control = any(key[0] not in results.spec.roles for key, _ in bars)
+        bars.append((key, compared[0], paired))
+  has_control = any(key[0] not in results.spec.roles for key, _, _ in bars)
   return bars if has_control else []
 
 
@@ -535,11 +533,10 @@ def plot_controls(results, colors, out):
   plt = _pyplot()
   fig, ax = plt.subplots(figsize=(8, 1.5 + 0.45 * len(bars)))
   labels = []
-  for y, (key, (mean, low, high, n)) in enumerate(bars):
+  for y, (key, baseline, (mean, low, high, n)) in enumerate(bars):
     model, _, length = key
     error = None if n == 1 else [[100 * (mean - low)], [100 * (high - mean)]]
     ax.barh(y, 100 * mean, xerr=error, color=colors[model], capsize=4)
-    baseline = results.spec.compared_with(model)[0]
     labels.append(f'{model} − {baseline}\n{length}, n={n}')
   ax.set_yticks(range(len(bars)), labels, fontsize=7)
   ax.invert_yaxis()

@@ -182,8 +182,10 @@ def test_the_controls_chart_is_drawn_once_a_control_has_finished(tmp_path):
   assert not (tmp_path / 'controls.png').exists()
   control = _results(runs + [_run('hybrid_cifar10_k5', 0, 0.47)])
   bars = report.control_differences(control)
-  assert [(model, round(100 * mean), n) for (model, _, _), (mean, _, _, n)
-          in bars] == [('hybrid_cifar10', 2, 2), ('hybrid_cifar10_k5', -3, 1)]
+  assert [(model, baseline, round(100 * mean), n)
+          for (model, _, _), baseline, (mean, _, _, n) in bars] == [
+              ('hybrid_cifar10', 'baseline_cifar10', 2, 2),
+              ('hybrid_cifar10_k5', 'baseline_cifar10', -3, 1)]
   assert 'controls.png' in dict(report.plot(control, tmp_path)).values()
   assert (tmp_path / 'controls.png').stat().st_size > 0
 
