@@ -66,12 +66,6 @@ def _random_rotation(key, image, max_degrees):
                                           maxval=max_degrees))
 
 
-def _grayscale(image):
-  """Luma [H, W, 1], unrounded as for torchvision's float images."""
-  return jnp.sum(image * jnp.array([0.299, 0.587, 0.114]), axis=-1,
-                 keepdims=True)
-
-
 def _blend(image, degenerate, factor):
   # In this form a factor of exactly 1 returns `image` bit for bit.
   return jnp.clip(factor * image + (1 - factor) * degenerate, 0, 255)
@@ -84,12 +78,13 @@ def adjust_brightness(image, factor):
 
 def adjust_contrast(image, factor):
   """Float [H, W, 3] in [0, 255], blended with its mean grey."""
-  return _blend(image, _grayscale(image).mean(), factor)
+  # Unrounded luma, as torchvision's float images.
+  return _blend(image, randaugment.luma(image).mean(), factor)
 
 
 def adjust_saturation(image, factor):
   """Float [H, W, 3] in [0, 255], blended with its grayscale."""
-  return _blend(image, _grayscale(image), factor)
+  return _blend(image, randaugment.luma(image), factor)
 
 
 def adjust_hue(image, shift):

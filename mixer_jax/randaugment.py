@@ -66,10 +66,15 @@ def _translate(image, m, axis):
   return _affine(image, ((1, 0, shift * axis), (0, 1, shift * (1 - axis))))
 
 
+def luma(image):
+  """ITU-R 601 luma of [H, W, 3], [H, W, 1], unrounded."""
+  return jnp.sum(image * jnp.array([0.299, 0.587, 0.114]), axis=-1,
+                 keepdims=True)
+
+
 def _gray(image):
   """Luma as PIL's `convert('L')` computes it, [H, W, 1]."""
-  weights = jnp.array([0.299, 0.587, 0.114])
-  return jnp.round(jnp.sum(image * weights, axis=-1, keepdims=True))
+  return jnp.round(luma(image))
 
 
 def _blend(degenerate, image, m):
