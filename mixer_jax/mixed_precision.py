@@ -1,7 +1,7 @@
 """Matrix products with bfloat16 inputs and float32 accumulation, both ways.
 
-This CPU's AMX and AVX-512-BF16 units, GPU tensor cores and TPU MXUs multiply
-bfloat16 inputs into float32 sums. XLA:CPU reaches those units only for a
+CPUs' AMX tiles and AVX-512-BF16 instructions, GPU tensor cores and TPU MXUs
+multiply bfloat16 inputs into float32 sums. XLA:CPU reaches those units only for a
 bf16 x bf16 product with a float32 result (`preferred_element_type`); a
 product with a bf16 result runs slower than float32 (docs/BENCHMARKS.md).
 Autodiff of such a product would not do either: it multiplies the float32

@@ -1,6 +1,11 @@
-"""benchmarks/profile_step.py maps profiled ops back to the model's parts."""
+"""The benchmark scripts' own logic: the profile's op attribution, the step
+variants' stand-ins, the machine description."""
 
 import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
 
 from conftest import REPO
 from conftest import tiny_config
@@ -9,6 +14,9 @@ from conftest import tiny_config
 sys.path.insert(0, str(REPO / 'benchmarks'))
 import profile_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 import run as benchmark  # pylint: disable=g-import-not-at-top,wrong-import-position
+import step_variants  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from mixer_jax import train  # pylint: disable=g-bad-import-order
 
 
 def test_the_profile_attributes_traced_ops_to_model_parts_and_kinds():
@@ -37,3 +45,44 @@ def test_plain_dots_count_as_matmuls_whatever_their_shape():
       'tuple.1': ('loss, augmentation, optimizer', 'elementwise/reductions'),
       'copy_bitcast_fusion': ('loss, augmentation, optimizer',
                               'layout copies')}
+
+
+def test_the_custom_vjp_layer_norm_replaces_every_layer_norm_and_agrees():
+  config = tiny_config()
+  model = train.create_model(config)
+  images = jax.random.normal(jax.random.PRNGKey(0), (4, 32, 32, 3))
+  variables = model.init(jax.random.PRNGKey(1), images, train=False)
+
+  def traced():
+    """A new function each time: jax caches traces by function."""
+    def loss(variables):
+      logits = model.apply(variables, images, train=False)
+      return jnp.sum(logits * jnp.arange(logits.shape[-1]))
+    value_and_grads = jax.jit(jax.value_and_grad(loss))(variables)
+    return str(jax.make_jaxpr(loss)(variables)), value_and_grads
+
+  with step_variants.VARIANTS['layer_norm_custom_vjp']():
+    jaxpr, (value, grads) = traced()
+  default_jaxpr, (expected_value, expected_grads) = traced()
+  num_layer_norms = sum(
+      path[-2].key.startswith(('LayerNorm', 'pre_head_layer_norm'))
+      for path, _ in jax.tree_util.tree_leaves_with_path(variables['params'])
+      if path[-1].key == 'scale')
+  # The depthwise conv of the stem is a custom_vjp of its own.
+  assert (jaxpr.count('custom_vjp_call') -
+          default_jaxpr.count('custom_vjp_call')) == num_layer_norms > 0
+  np.testing.assert_allclose(value, expected_value, rtol=1e-5)
+  for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(expected_grads)):
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+
+
+def test_the_machine_description_names_the_bf16_matrix_instructions(tmp_path):
+  def described(flags_line):
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text(f'model name\t: Some CPU\nflags\t\t: {flags_line}\n')
+    return benchmark.cpu_description(str(cpuinfo))
+
+  assert described('fma avx512f avx512_bf16 amx_bf16 amx_tile') == (
+      'Some CPU (AMX, AVX-512-BF16)')
+  assert described('fma avx512f avx512_bf16') == 'Some CPU (AVX-512-BF16)'
+  assert described('fma avx2') == 'Some CPU (no bf16 matrix instructions)'
