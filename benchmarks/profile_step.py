@@ -3,6 +3,7 @@ r"""Where the train step's time goes: op time by model part and op kind.
   python benchmarks/profile_step.py --stem=none --batch=128
   python benchmarks/profile_step.py --stem=dwsep --batch=128
   python benchmarks/profile_step.py --stem=none --batch=128 --dtype=bfloat16
+  python benchmarks/profile_step.py --seed_model=hybrid --batch=128
 
 Traces the trainer's compiled step (the same one benchmarks/run.py times) with
 jax.profiler, maps each executed XLA op to its instruction in the optimised
@@ -30,18 +31,23 @@ import jax
 import run as benchmark  # benchmarks/run.py, beside this file.
 # run puts the repository on sys.path.
 from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top,g-bad-import-order
+from mixer_jax import flops  # pylint: disable=g-bad-import-order
 
 flags.DEFINE_string('model', 'nano', 'Model variant, e.g. nano or S/4.')
 flags.DEFINE_enum('stem', 'none', config_lib.STEM_TYPES, 'Locality stem.')
 flags.DEFINE_integer('batch', 128, 'Batch size.')
 flags.DEFINE_enum('dtype', 'float32', config_lib.COMPUTE_DTYPES,
                   'Input dtype of the matrix products.')
+flags.DEFINE_enum('seed_model', None, ('baseline', 'stem', 'hybrid'),
+                  "The seed's model and recipe (config_lib.seed_config, its "
+                  'augmentations and BatchNorm included) instead of --model '
+                  'and --stem.')
 flags.DEFINE_integer('top', 0, 'Also list the N costliest op families.')
 FLAGS = flags.FLAGS
 
 # The first of these found in an instruction's op_name names its part.
-PARTS = ('token_mixing', 'channel_mixing', 'locality_stem', 'LayerNorm',
-         'pre_head_layer_norm', 'head', 'stem')
+PARTS = ('token_mixing', 'channel_mixing', 'locality_stem', 'locality_after',
+         'LayerNorm', 'pre_head_layer_norm', 'head', 'stem')
 
 
 def instruction_origins(hlo_text):
@@ -92,10 +98,25 @@ def traced_op_times(one_step, steps):
   return totals
 
 
+def flag_config():
+  """The config that the flags describe."""
+  if FLAGS.seed_model:
+    config = config_lib.seed_config('cifar10', FLAGS.seed_model)
+    config.batch_size = FLAGS.batch
+    config.compute_dtype = FLAGS.dtype
+    return config
+  return benchmark._config(variant=FLAGS.model, stem=FLAGS.stem,  # pylint: disable=protected-access
+                           batch_size=FLAGS.batch, compute_dtype=FLAGS.dtype)
+
+
+def model_description(config):
+  return (f'{config.model.model_name}, stem {config.model.stem.type}, '
+          f'{flops.num_locality_blocks(config.model)} locality block(s), '
+          f'{config.compute_dtype}, batch {config.batch_size}')
+
+
 def main(_):
-  config = benchmark._config(variant=FLAGS.model, stem=FLAGS.stem,  # pylint: disable=protected-access
-                             batch_size=FLAGS.batch,
-                             compute_dtype=FLAGS.dtype)
+  config = flag_config()
   one_step, _, hlo_text = benchmark.compiled_step(config)
   origins = instruction_origins(hlo_text)
   step_seconds = benchmark._median_seconds(one_step, steps=12, warmup=3)  # pylint: disable=protected-access
@@ -109,8 +130,7 @@ def main(_):
     table[part][kind] += op_millis
   kinds = ('matmul/conv', 'elementwise/reductions', 'layout copies')
   total = sum(millis.values())
-  print(f'{FLAGS.model}, stem {FLAGS.stem}, batch {FLAGS.batch} on '
-        f'{jax.devices()[0].device_kind} ({os.cpu_count()} cores): the step '
+  print(f'{model_description(config)} on {jax.devices()[0].device_kind} ({os.cpu_count()} cores): the step '
         f'takes {1e3 * step_seconds:.1f} ms (median of 12, untraced), '
         f'{total:.1f} ms of XLA ops traced\n')
   print('| part | ' + ' | '.join(kinds) + ' | total | share |')

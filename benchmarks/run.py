@@ -1,12 +1,15 @@
 r"""Throughput benchmarks: train step, input pipeline, PyTorch peer, scaling.
 
-  python benchmarks/run.py --out=docs/benchmarks   # about 15 min on 2 cores
+  python benchmarks/run.py --out=docs/benchmarks   # about 20 min on 2 cores
 
 Writes results.json, a Markdown table (results.md) and the plots into --out;
 docs/BENCHMARKS.md reproduces them with the machine and date. The PyTorch peer
 runs when torch is installed (pip install -e '.[bench]'), else it is skipped.
 Every timing is the median over --steps steps after --warmup steps, with the
-device synchronised around each step.
+device synchronised around each step; the headline train steps are timed in
+--rounds interleaved rounds, and each reports the median of its rounds.
+On a Linux CPU, run it as the trainer runs, with
+GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (mixer_jax/train.py says why).
 """
 
 import functools
@@ -32,6 +35,8 @@ from mixer_jax import train
 flags.DEFINE_string('out', 'docs/benchmarks', 'Where results go.')
 flags.DEFINE_integer('steps', 12, 'Timed steps per measurement.')
 flags.DEFINE_integer('warmup', 3, 'Untimed steps first.')
+flags.DEFINE_integer('rounds', 3, 'Interleaved rounds over the headline '
+                     'train steps (their ratios are the targets).')
 flags.DEFINE_bool('quick', False, 'Only the headline rows (for a smoke run).')
 FLAGS = flags.FLAGS
 
@@ -108,11 +113,27 @@ def compiled_step(config):
   return one_step, analysis, compiled.as_text()
 
 
-def train_step_row(config, peaks, steps, warmup):
-  """Images/s and utilisation (of the peak for its dtype) of the compiled,
-  pmapped train step."""
-  one_step, analysis, _ = compiled_step(config)
-  seconds = _median_seconds(one_step, steps, warmup)
+def train_step_rows(configs, peaks, steps, warmup, rounds=1):
+  """Images/s and utilisation (of the peak for its dtype) of each config's
+  compiled, pmapped train step.
+
+  The configs are timed in `rounds` interleaved rounds, and each one's step
+  time is the median of its rounds: on a shared machine steps can run 1.5x
+  slower for minutes at a time, and the ratios this benchmark checks
+  (hybrid / baseline, float32 / bf16) must not depend on which config was
+  timed during such a spell.
+  """
+  compiled = [compiled_step(config) for config in configs]
+  seconds = [[] for _ in configs]
+  for _ in range(rounds):
+    for times, (one_step, _, _) in zip(seconds, compiled):
+      times.append(_median_seconds(one_step, steps, warmup))
+  return [_train_step_row(config, analysis, float(np.median(times)), peaks)
+          for config, (_, analysis, _), times in zip(configs, compiled,
+                                                     seconds)]
+
+
+def _train_step_row(config, analysis, seconds, peaks):
   per_image = flops.train_flops(config.model, 32, config.num_classes)
   images_per_sec = config.batch_size / seconds
   return {
@@ -325,17 +346,15 @@ def main(_):
   if not FLAGS.quick:
     headline += [_with_dtype(config, 'bfloat16') for config in headline
                  if config.batch_size == 128]
-  results['train_step'] = [train_step_row(c, peaks, steps, warmup)
-                           for c in headline]
+  results['train_step'] = train_step_rows(headline, peaks, steps, warmup,
+                                          FLAGS.rounds)
   print(json.dumps(results['train_step']), flush=True)
   batch_sizes = (32, 64, 256, 1024) if not FLAGS.quick else ()
-  results['batch_scaling'] = [
-      train_step_row(_config(batch_size=b), peaks, steps, warmup)
-      for b in batch_sizes]
+  results['batch_scaling'] = train_step_rows(
+      [_config(batch_size=b) for b in batch_sizes], peaks, steps, warmup)
   models = ['S/4', 'nano/2'] if not FLAGS.quick else []
-  results['model_scaling'] = [
-      train_step_row(_config(variant=v), peaks, max(steps // 2, 3), 2)
-      for v in models]
+  results['model_scaling'] = train_step_rows(
+      [_config(variant=v) for v in models], peaks, max(steps // 2, 3), 2)
   results['input_pipeline'] = [input_pipeline_row(b, steps)
                                for b in (128, 512)]
   results['torch'] = torch_rows(steps, warmup, FLAGS.quick)

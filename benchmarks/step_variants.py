@@ -5,8 +5,8 @@ whole trainer step against the step as it is.
   python benchmarks/step_variants.py --dtype=bfloat16
   python benchmarks/step_variants.py --stem=dwsep --reps=3
 
---model, --stem, --batch and --dtype are profile_step.py's, so that a
-variant and its profile describe the same step.
+--model, --stem, --seed_model, --batch and --dtype are profile_step.py's, so
+that a variant and its profile describe the same step.
 
 Each variant swaps one piece of the model for the length of its measurement,
 keeping parameter names and values, and times `benchmarks/run.py`'s compiled
@@ -36,7 +36,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-import profile_step  # pylint: disable=unused-import; defines the model flags.
+import profile_step  # Its flags and config choose the step.
 import run as benchmark  # benchmarks/run.py, beside this file.
 # run puts the repository on sys.path.
 from mixer_jax import models  # pylint: disable=g-import-not-at-top,g-bad-import-order
@@ -98,8 +98,7 @@ VARIANTS = {
 
 def main(argv):
   del argv
-  config = benchmark._config(variant=FLAGS.model, stem=FLAGS.stem,  # pylint: disable=protected-access
-                             batch_size=FLAGS.batch, compute_dtype=FLAGS.dtype)
+  config = profile_step.flag_config()
   variants = [v for v in VARIANTS
               if v != 'gelu_in_bf16' or FLAGS.dtype == 'bfloat16']
   times = {v: [] for v in variants}
@@ -111,9 +110,9 @@ def main(argv):
         seconds = benchmark._median_seconds(one_step, FLAGS.steps, 3)  # pylint: disable=protected-access
       times[variant].append(1e3 * seconds)
       print(f'{variant}: {1e3 * seconds:.0f} ms', flush=True)
-  print(f'\n{config.model.model_name}, stem {FLAGS.stem}, {FLAGS.dtype}, '
-        f'batch {config.batch_size}, {jax.local_device_count()} device(s), '
-        f'{os.cpu_count()} cores; step ms per round, and against default:\n')
+  print(f'\n{profile_step.model_description(config)}, '
+        f'{jax.local_device_count()} device(s), {os.cpu_count()} cores; '
+        'step ms per round, and against default:\n')
   print('| variant | step ms | ratio to default (min) |\n|---|---|---|')
   for variant in variants:
     print(f"| {variant} | {', '.join(f'{t:.0f}' for t in times[variant])} | "

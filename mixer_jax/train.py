@@ -51,6 +51,27 @@ class Preempted(Exception):
     self.step = step
 
 
+# XLA:CPU allocates a step's buffers afresh at every step, and glibc's malloc
+# maps the large ones with new 4 KiB pages that the kernel faults in and
+# zeroes each time: about 250,000 faults a step, a quarter to a third of the
+# step on the 2-core development CPU. With this glibc tunable (glibc >= 2.35,
+# read when the process starts) malloc maps them with transparent huge pages;
+# the results are bit for bit the same (docs/BENCHMARKS.md, "Page faults").
+HUGE_PAGES_TUNABLE = 'glibc.malloc.hugetlb=1'
+
+
+def warn_without_huge_pages():
+  """On a Linux CPU run that leaves glibc's hugetlb tunable unset, says how
+  to set it."""
+  if (sys.platform.startswith('linux') and jax.default_backend() == 'cpu' and
+      'glibc.malloc.hugetlb=' not in os.environ.get('GLIBC_TUNABLES', '')):
+    logging.warning(
+        'GLIBC_TUNABLES does not set glibc.malloc.hugetlb: each training step '
+        'faults in its buffers 4 KiB at a time, which costs about a quarter '
+        'of the step on a CPU. Start the command with GLIBC_TUNABLES=%s '
+        '(glibc >= 2.35; results are unchanged).', HUGE_PAGES_TUNABLE)
+
+
 # Mistakes in what the user gave (config, data, workdir, checkpoints): a
 # message that says what to fix, not a traceback.
 USER_ERRORS = (config_lib.ConfigError, input_pipeline.DataError,
@@ -376,6 +397,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """
   config_lib.validate(config)
   check_run(config, workdir)
+  warn_without_huge_pages()
   train_split, eval_splits = input_pipeline.load(config)
   check_data(config, len(train_split))
   steps_per_epoch, num_train_steps, eval_every, checkpoint_every = run_length(

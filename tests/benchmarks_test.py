@@ -47,6 +47,14 @@ def test_plain_dots_count_as_matmuls_whatever_their_shape():
                               'layout copies')}
 
 
+def test_the_locality_blocks_between_mixer_blocks_are_a_part_of_their_own():
+  hlo = ('  %fusion.7 = f32[128,8,8,128]{3,2,1,0} fusion(%p), kind=kLoop, '
+         'metadata={op_name="jit(f)/jvp(MlpMixer)/locality_after_MixerBlock_1'
+         '/BatchNorm_0/sub"}')
+  assert profile_step.instruction_origins(hlo) == {
+      'fusion.7': ('locality_after', 'elementwise/reductions')}
+
+
 def test_the_custom_vjp_layer_norm_replaces_every_layer_norm_and_agrees():
   config = tiny_config()
   model = train.create_model(config)
@@ -86,3 +94,12 @@ def test_the_machine_description_names_the_bf16_matrix_instructions(tmp_path):
       'Some CPU (AMX, AVX-512-BF16)')
   assert described('fma avx512f avx512_bf16') == 'Some CPU (AVX-512-BF16)'
   assert described('fma avx2') == 'Some CPU (no bf16 matrix instructions)'
+
+
+def test_interleaved_rounds_give_one_row_per_config():
+  configs = [tiny_config(), tiny_config(batch_size=8)]
+  rows = benchmark.train_step_rows(configs, {'float32': 1e11}, steps=1,
+                                   warmup=1, rounds=2)
+  assert [row['batch'] for row in rows] == [16, 8]
+  for row in rows:
+    assert row['images_per_sec'] > 0 and 0 < row['utilisation'] < 1

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import flax
 from flax import jax_utils
@@ -424,3 +425,20 @@ def test_padded_rows_change_neither_the_loss_nor_the_update():
   for a, b in zip(jax.tree.leaves((state_a.params, state_a.batch_stats)),
                   jax.tree.leaves((state_b.params, state_b.batch_stats))):
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize('tunables, warned', [
+    (None, True), ('glibc.malloc.arena_max=2', True),
+    ('glibc.malloc.hugetlb=1', False),
+    ('glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0', False)])
+def test_a_cpu_run_without_huge_pages_says_how_to_set_them(monkeypatch,
+                                                           tunables, warned):
+  if tunables is None:
+    monkeypatch.delenv('GLIBC_TUNABLES', raising=False)
+  else:
+    monkeypatch.setenv('GLIBC_TUNABLES', tunables)
+  with mock.patch.object(train.logging, 'warning') as warning:
+    train.warn_without_huge_pages()
+  assert warning.called == warned
+  if warned:
+    assert train.HUGE_PAGES_TUNABLE in warning.call_args.args
