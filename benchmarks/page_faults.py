@@ -1,7 +1,7 @@
 r"""The train step's page faults, with and without transparent huge pages.
 
-  python benchmarks/page_faults.py              # about 6 minutes on 2 cores
-  python benchmarks/page_faults.py --models=seed_hybrid --rounds=3
+  python benchmarks/page_faults.py --rounds=2     # about 6 minutes on 2 cores
+  python benchmarks/page_faults.py --models=seed_hybrid
 
 XLA:CPU allocates the buffers of every step afresh, and glibc's malloc maps
 the large ones with new 4 KiB pages, which the kernel faults in and zeroes
@@ -13,7 +13,7 @@ Each measurement is a fresh process (the tunable is read when a process
 starts) that compiles the trainer's step (benchmarks/run.py) and times
 --steps steps after 3 warm-up steps, counting its minor page faults and its
 kernel and user CPU seconds (getrusage). The settings alternate, --rounds
-rounds, so that drift in the machine hits both alike; a hash of the steps'
+rounds (run.py's flag), so that drift in the machine hits both alike; a hash of the steps'
 metrics shows that both settings compute the same.
 """
 
@@ -33,13 +33,13 @@ import numpy as np
 import run as benchmark  # benchmarks/run.py, beside this file.
 # run puts the repository on sys.path.
 from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top,g-bad-import-order
+from mixer_jax import train  # pylint: disable=g-bad-import-order
 
-HUGE_PAGES = 'glibc.malloc.hugetlb=1'
-SETTINGS = {'4 KiB pages (default)': None, HUGE_PAGES: HUGE_PAGES}
+SETTINGS = {'4 KiB pages (default)': None,
+            train.HUGE_PAGES_TUNABLE: train.HUGE_PAGES_TUNABLE}
 
 flags.DEFINE_list('models', ['nano', 'seed_baseline', 'seed_hybrid'],
                   'nano (no stem), or seed_<baseline|stem|hybrid>.')
-flags.DEFINE_integer('rounds', 2, 'Alternating rounds over the settings.')
 flags.DEFINE_string('child', None, 'Internal: measure this model, print JSON.')
 FLAGS = flags.FLAGS
 

@@ -130,7 +130,8 @@ def main(_):
     table[part][kind] += op_millis
   kinds = ('matmul/conv', 'elementwise/reductions', 'layout copies')
   total = sum(millis.values())
-  print(f'{model_description(config)} on {jax.devices()[0].device_kind} ({os.cpu_count()} cores): the step '
+  print(f'{model_description(config)} on {jax.devices()[0].device_kind} '
+        f'({os.cpu_count()} cores): the step '
         f'takes {1e3 * step_seconds:.1f} ms (median of 12, untraced), '
         f'{total:.1f} ms of XLA ops traced\n')
   print('| part | ' + ' | '.join(kinds) + ' | total | share |')

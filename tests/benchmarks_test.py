@@ -13,6 +13,7 @@ from conftest import tiny_config
 # benchmarks/ is a folder of scripts, not a package; profile_step imports run.
 sys.path.insert(0, str(REPO / 'benchmarks'))
 import profile_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+import page_faults  # pylint: disable=g-import-not-at-top,wrong-import-position
 import run as benchmark  # pylint: disable=g-import-not-at-top,wrong-import-position
 import step_variants  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -103,3 +104,10 @@ def test_interleaved_rounds_give_one_row_per_config():
   assert [row['batch'] for row in rows] == [16, 8]
   for row in rows:
     assert row['images_per_sec'] > 0 and 0 < row['utilisation'] < 1
+
+
+def test_page_faults_compares_default_pages_with_the_trainers_tunable():
+  # Importing it beside run.py and step_variants.py also checks that their
+  # absl flags do not clash.
+  assert list(page_faults.SETTINGS.values()) == [None,
+                                                 train.HUGE_PAGES_TUNABLE]
