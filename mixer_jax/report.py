@@ -10,7 +10,8 @@ Each grid has its own page; the grid file says what goes on it (below):
     --grid=grids/small_data.py --out=docs
 
 reads every finished run's result.json and TensorBoard logs under --root and
-writes a summary of them, <results_dir>/runs.json, small enough to commit.
+writes a summary of them, <results_dir>/runs.json, small enough to commit; the
+runs of an earlier summary there that --root lacks are kept in it.
 From that summary alone (`--summary=docs/results/small_data/runs.json` instead
 of --root, to regenerate without the runs) it writes, under --out,
 
@@ -76,6 +77,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from absl import app
 from absl import flags
+from absl import logging
 import numpy as np
 import scipy.stats
 from tensorboard.backend.event_processing import event_accumulator
@@ -171,6 +173,24 @@ def load_runs(root):
                  'scalars': {tag: values for tag, values in scalars.items()
                              if tag.startswith(_CURVES)}})
   return runs
+
+
+def with_recorded_runs(runs, summary_file):
+  """`runs`, and the runs of an earlier summary that they lack.
+
+  A summary is the committed record of a grid's finished runs, and the sweep
+  directory that trained some of them may be gone (a new machine); a run in
+  both is taken from the directory.
+  """
+  if not summary_file.exists():
+    return runs
+  names = {r['name'] for r in runs}
+  recorded = [r for r in json.loads(summary_file.read_text())
+              if r['name'] not in names]
+  if recorded:
+    logging.info('Kept from %s, not under --root: %s.', summary_file,
+                 ', '.join(r['name'] for r in recorded))
+  return sorted(runs + recorded, key=lambda r: r['name'])
 
 
 def load_reference_runs(spec):
@@ -649,18 +669,18 @@ def main(argv):
     raise app.UsageError('Pass either --root (a sweep directory) or --summary '
                          '(a runs.json written from one).')
   spec, grid_names = load_grid(FLAGS.grid)
+  results_dir = os.path.join(FLAGS.out, spec.results_dir)
+  summary_file = pathlib.Path(results_dir, 'runs.json')
   if FLAGS.root:
-    runs = load_runs(FLAGS.root)
+    runs = with_recorded_runs(load_runs(FLAGS.root), summary_file)
   else:
     runs = json.loads(pathlib.Path(FLAGS.summary).read_text())
   if not runs:
     raise app.UsageError(f'No finished runs (*/result.json) under '
                          f'--root={FLAGS.root}; run mixer_jax.sweep first.')
-  results_dir = os.path.join(FLAGS.out, spec.results_dir)
   os.makedirs(results_dir, exist_ok=True)
   if FLAGS.root:
-    with open(os.path.join(results_dir, 'runs.json'), 'w') as f:
-      json.dump(runs, f, indent=0)
+    summary_file.write_text(json.dumps(runs, indent=0))
   results = Results.from_runs(runs, spec, load_reference_runs(spec))
   figures = plot(results, results_dir)
   conclusion_file = pathlib.Path(results_dir, 'conclusion.md')

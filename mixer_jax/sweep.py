@@ -17,6 +17,12 @@ worker never leaves a run blocked. On a 2-core CPU:
 
   taskset -c 0 python -m mixer_jax.sweep --grid=... --root=... &
   taskset -c 1 python -m mixer_jax.sweep --grid=... --root=... &
+
+With `--archive=DIR` the grid also outlives the machine (run_archive.py): a
+run is packed into DIR when it finishes or is preempted, and unpacked from
+DIR before it trains in an empty workdir. To stop workers without losing
+their progress, send them SIGTERM (each saves a checkpoint at its step and
+archives it), then commit DIR.
 """
 
 import contextlib
@@ -37,6 +43,7 @@ import numpy as np
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
 from mixer_jax import flops
+from mixer_jax import run_archive
 from mixer_jax import train
 
 FLAGS = flags.FLAGS
@@ -67,16 +74,19 @@ def _load_grid(path):
   return runs
 
 
-def run_all(grid_file, root, common_overrides=None):
+def run_all(grid_file, root, common_overrides=None, archive=None):
   """Trains every unfinished, unclaimed run; returns the finished runs' results.
 
-  Runs that another sweep process is training are skipped and left out.
+  Runs that another sweep process is training are skipped and left out. With
+  `archive`, runs are unpacked from it and packed into it (run_archive.py).
   """
   results = []
   for run in _load_grid(grid_file):
     workdir = os.path.join(root, run['name'])
     result_file = os.path.join(workdir, 'result.json')
     with _claim(workdir) as claimed:
+      if claimed and archive:
+        run_archive.restore(archive, run['name'], workdir)
       if os.path.exists(result_file):
         logging.info('%s: finished, skipped.', run['name'])
         with open(result_file) as f:
@@ -85,11 +95,21 @@ def run_all(grid_file, root, common_overrides=None):
         logging.info('%s: claimed by another sweep process, skipped.',
                      run['name'])
       else:
-        results.append(_train(run, workdir, common_overrides))
+        try:
+          results.append(_train(run, workdir, common_overrides))
+        except train.Preempted:
+          _archive(archive, run['name'], workdir)
+          raise
         with open(result_file + '.tmp', 'w') as f:
           json.dump(results[-1], f, indent=1)
         os.replace(result_file + '.tmp', result_file)  # Finished = complete.
+        _archive(archive, run['name'], workdir)
   return results
+
+
+def _archive(archive, name, workdir):
+  if archive and jax.process_index() == 0:
+    run_archive.save(workdir, archive, name)
 
 
 @contextlib.contextmanager
@@ -161,7 +181,7 @@ def main(argv):
   common = dict(item.split('=', 1) for item in FLAGS.set)
   with train.exit_codes():  # After SIGTERM the run is resumable.
     run_all(FLAGS.grid, FLAGS.root,
-            {k: _parse_value(v) for k, v in common.items()})
+            {k: _parse_value(v) for k, v in common.items()}, FLAGS.archive)
 
 
 if __name__ == '__main__':
@@ -170,5 +190,8 @@ if __name__ == '__main__':
   flags.DEFINE_string('root', None, 'One directory for the whole grid.')
   flags.DEFINE_multi_string('set', [], 'FIELD=VALUE overrides for every run, '
                             'e.g. tfds_data_dir=../shared/data/tfds.')
+  flags.DEFINE_string('archive', None, 'A folder to commit: each run packed '
+                      'when it finishes or is preempted, and unpacked before '
+                      'it trains in an empty workdir (run_archive.py).')
   flags.mark_flags_as_required(['grid', 'root'])
   app.run(main)

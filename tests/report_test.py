@@ -260,3 +260,15 @@ def test_a_control_is_also_compared_with_the_models_the_grid_names():
   assert 'hybrid_cifar10_cosine − baseline_cifar10_cosine = +5.00' in words
   assert 'hybrid_cifar10_cosine − baseline_cifar10 = +10.00' in words
   assert 'baseline_cifar10_cosine − hybrid_cifar10_cosine' not in words
+
+
+def test_a_summary_keeps_its_recorded_runs_that_the_directory_lacks(
+    tmp_path):
+  summary = tmp_path / 'runs.json'
+  assert report.with_recorded_runs([_run('b', 1, 0.5)], summary) == [
+      _run('b', 1, 0.5)]
+  summary.write_text(json.dumps([_run('a', 0, 0.4), _run('b', 1, 0.3)]))
+  # 'a' trained on a machine that is gone; 'b' is taken from the directory.
+  merged = report.with_recorded_runs([_run('b', 1, 0.5)], summary)
+  assert [(r['name'], r['eval']['test_accuracy']) for r in merged] == [
+      ('a_frac0.1_seed0', 0.4), ('b_frac0.1_seed1', 0.5)]

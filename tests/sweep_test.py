@@ -2,11 +2,20 @@
 
 import fcntl
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import tarfile
+from unittest.mock import ANY
+
+import pytest
 
 from mixer_jax import config_lib
+from mixer_jax import input_pipeline
 from mixer_jax import report
+from mixer_jax import run_archive
 from mixer_jax import sweep
 from mixer_jax import train
 from conftest import REPO
@@ -129,3 +138,90 @@ def test_a_run_claimed_by_another_sweep_process_is_left_to_it(
 def _report_cli(*args):
   subprocess.run([sys.executable, '-m', 'mixer_jax.report', *args], cwd=REPO,
                  check=True, capture_output=True)
+
+
+def test_a_preempted_run_moves_to_a_new_machine_through_the_archive(
+    tmp_path, mock_tfds, monkeypatch):
+  grid_file = tmp_path / 'grid.py'
+  grid_file.write_text(
+      'from mixer_jax import sweep\n'
+      'def get_grid():\n'
+      f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r}]'
+      f', [0], [0.5], {{**{TINY!r}, "num_train_steps": 7}})\n')
+  archive = tmp_path / 'archive'
+  name = 'baseline_cifar10_frac0.5_seed0'
+  with mock_tfds(num_examples=40):
+    uninterrupted = sweep.run_all(str(grid_file), str(tmp_path / 'machine0'))
+
+  batches = input_pipeline.train_batches
+
+  def sigterm_before_the_end(split, batch_size, seed, start_step=0, *args):
+    for step, batch in enumerate(
+        batches(split, batch_size, seed, start_step, *args), start_step):
+      if step == 4:
+        os.kill(os.getpid(), signal.SIGTERM)
+      yield batch
+
+  with monkeypatch.context() as patch, mock_tfds(num_examples=40), (
+      pytest.raises(train.Preempted)):
+    patch.setattr(input_pipeline, 'train_batches', sigterm_before_the_end)
+    sweep.run_all(str(grid_file), str(tmp_path / 'machine1'), archive=archive)
+  workdir = tmp_path / 'machine1' / name
+  saved = _steps(workdir / 'checkpoints')
+  assert len(saved) > 1 and max(saved) < 7
+  with tarfile.open(archive / f'{name}.tar.gz') as tar:
+    packed = tar.getnames()
+    manifest = json.load(tar.extractfile('ARCHIVED.json'))
+  assert manifest['finished'] is False and manifest['step'] == max(saved)
+  # Only the newest latest and best checkpoints travel.
+  assert {'/'.join(p.split('/')[:2]) for p in packed
+          if p.startswith(('checkpoints/', 'best/'))} == {
+              f'checkpoints/{max(saved)}',
+              f'best/{max(_steps(workdir / "best"))}'}
+  first_logs = {p.name for p in workdir.glob('events.out.tfevents.*')}
+  shutil.rmtree(tmp_path / 'machine1')  # The machine is gone.
+
+  with mock_tfds(num_examples=40):
+    resumed = sweep.run_all(str(grid_file), str(tmp_path / 'machine2'),
+                            archive=archive)
+  assert resumed[0]['eval'] == uninterrupted[0]['eval']  # Bit for bit.
+  # Resumed, not trained again: the first machine's logs came along.
+  assert first_logs < {p.name for p in (tmp_path / 'machine2' / name).glob(
+      'events.out.tfevents.*')}
+  with tarfile.open(archive / f'{name}.tar.gz') as tar:
+    packed = tar.getnames()
+  assert 'result.json' in packed
+  assert not any(p.startswith(('checkpoints', 'best')) for p in packed)
+
+  def must_not_train(*args, **kwargs):
+    raise AssertionError('a finished run was trained again')
+
+  monkeypatch.setattr(train, 'train_and_evaluate', must_not_train)
+  assert sweep.run_all(str(grid_file), str(tmp_path / 'machine3'),
+                       archive=archive) == json.loads(json.dumps(resumed))
+  # Its curves span both machines, each step once.
+  loss_steps = [step for step, _ in report.logged_scalars(
+      tmp_path / 'machine3' / name)['train_loss']]
+  assert loss_steps == list(range(1, 8))
+
+
+def test_an_archive_is_not_unpacked_over_a_workdir_with_state(tmp_path):
+  workdir = tmp_path / 'run'
+  (workdir / 'checkpoints' / '8').mkdir(parents=True)
+  (workdir / 'events.out.tfevents.1').write_text('eight steps')
+  run_archive.save(str(workdir), str(tmp_path / 'archive'), 'run')
+  (workdir / 'checkpoints' / '12').mkdir()
+  (workdir / 'events.out.tfevents.1').write_text('twelve steps')
+  assert run_archive.restore(str(tmp_path / 'archive'), 'run',
+                             str(workdir)) is None
+  assert (workdir / 'events.out.tfevents.1').read_text() == 'twelve steps'
+  assert run_archive.restore(str(tmp_path / 'archive'), 'run',
+                             str(tmp_path / 'new')) == {
+                                 'finished': False, 'step': 8,
+                                 'archived': ANY}
+  assert (tmp_path / 'new' / 'events.out.tfevents.1').read_text() == (
+      'eight steps')
+
+
+def _steps(checkpoint_dir):
+  return [int(p.name) for p in checkpoint_dir.iterdir() if p.name.isdigit()]

@@ -1,0 +1,93 @@
+"""A run's workdir, packed small enough to commit, so a grid outlives its machine.
+
+A session's machine and work tree can be new each time: a sweep directory
+under `runs/` (ignored by git) is gone with them. The sweep writes each run
+of its grid to `<archive>/<run name>.tar.gz` when the run finishes or is
+preempted (SIGTERM), and unpacks it into an empty workdir before training, so
+that committing the archive folder carries the grid to the next machine:
+
+- a finished run: its result.json and TensorBoard event files (kilobytes),
+  all that mixer_jax.report reads; not its weights;
+- an unfinished one: its event files and its newest latest and best
+  checkpoints, from which train.py resumes bit-identically.
+"""
+
+import json
+import os
+import re
+import tarfile
+import time
+
+from absl import logging
+
+_STEP = re.compile(r'\d+')
+_MANIFEST = 'ARCHIVED.json'
+_CHECKPOINT_DIRS = ('checkpoints', 'best')
+
+
+def path(archive, name):
+  return os.path.join(archive, f'{name}.tar.gz')
+
+
+def _newest_step(directory):
+  steps = [int(e) for e in os.listdir(directory) if _STEP.fullmatch(e)]
+  return max(steps, default=None)
+
+
+def _members(workdir):
+  """(Paths relative to `workdir` to pack, the step they hold)."""
+  finished = os.path.exists(os.path.join(workdir, 'result.json'))
+  members = [e for e in sorted(os.listdir(workdir))
+             if e.startswith('events.out.tfevents.')]
+  step = None
+  if finished:
+    members.append('result.json')
+  else:
+    for directory in _CHECKPOINT_DIRS:
+      newest = (_newest_step(os.path.join(workdir, directory))
+                if os.path.isdir(os.path.join(workdir, directory)) else None)
+      if newest is not None:
+        members.append(os.path.join(directory, str(newest)))
+        if directory == 'checkpoints':
+          step = newest
+  return members, {'finished': finished, 'step': step}
+
+
+def save(workdir, archive, name):
+  """Packs `workdir` into the archive, replacing the run's earlier file."""
+  members, manifest = _members(workdir)
+  os.makedirs(archive, exist_ok=True)
+  target = path(archive, name)
+  manifest['archived'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+  manifest_file = os.path.join(workdir, _MANIFEST)
+  with open(manifest_file, 'w') as f:
+    json.dump(manifest, f)
+  with tarfile.open(target + '.tmp', 'w:gz') as tar:
+    for member in [_MANIFEST, *members]:
+      tar.add(os.path.join(workdir, member), arcname=member)
+  os.replace(target + '.tmp', target)  # Never a half-written archive.
+  logging.info('%s: archived to %s (%s).', name, target, manifest)
+
+
+def restore(archive, name, workdir):
+  """Unpacks the run's archive into `workdir` if it holds no run state yet.
+
+  Returns the archive's manifest, or None when there was nothing to restore
+  or `workdir` already had state of its own (which is then kept).
+  """
+  source = path(archive, name)
+  if not os.path.exists(source):
+    return None
+  own_state = (os.path.exists(os.path.join(workdir, 'result.json')) or any(
+      os.path.isdir(os.path.join(workdir, d)) and
+      _newest_step(os.path.join(workdir, d)) is not None
+      for d in _CHECKPOINT_DIRS))
+  with tarfile.open(source) as tar:
+    manifest = json.load(tar.extractfile(_MANIFEST))
+    if own_state:
+      logging.warning('%s: %s has state of its own; the archive %s (%s) is '
+                      'not unpacked over it.', name, workdir, source, manifest)
+      return None
+    tar.extractall(workdir, filter='data')
+  logging.info('%s: restored from %s (%s).', name, source, manifest)
+  return manifest
