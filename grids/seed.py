@@ -1,8 +1,9 @@
 r"""Issue 18: the seed's experiment on CIFAR-10 (JPEG copy), and its controls.
 
   python -m mixer_jax.sweep --grid=grids/seed.py --root=runs/seed \
-    --set=tfds_data_dir=../shared/data/tfds
-  (on 2 cores: one worker per core, `taskset -c 0 ...` and `taskset -c 1 ...`)
+    --archive=runs_archive/seed --set=tfds_data_dir=../shared/data/tfds
+  (on 2 cores: one worker per core, `taskset -c 0 ...` and `taskset -c 1 ...`;
+  before the machine goes, SIGTERM them and commit runs_archive/seed: README)
   python -m mixer_jax.report --root=runs/seed --grid=grids/seed.py --out=docs
   (docs/RESULTS.md and docs/results/seed/, as REPORT below says)
 
