@@ -34,6 +34,20 @@ def _newest_step(directory):
   return max(steps, default=None)
 
 
+def _progress_of(manifest):
+  """Orders a run's states: any step < a later step < finished."""
+  return (manifest['finished'], manifest['step'] or 0)
+
+
+def _progress(workdir):
+  """The progress of the run state in `workdir`, or None if it has none."""
+  if os.path.exists(os.path.join(workdir, 'result.json')):
+    return (True, 0)
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  step = _newest_step(checkpoints) if os.path.isdir(checkpoints) else None
+  return None if step is None else (False, step)
+
+
 def _members(workdir):
   """(Paths relative to `workdir` to pack, the step they hold)."""
   finished = os.path.exists(os.path.join(workdir, 'result.json'))
@@ -78,15 +92,15 @@ def restore(archive, name, workdir):
   source = path(archive, name)
   if not os.path.exists(source):
     return None
-  own_state = (os.path.exists(os.path.join(workdir, 'result.json')) or any(
-      os.path.isdir(os.path.join(workdir, d)) and
-      _newest_step(os.path.join(workdir, d)) is not None
-      for d in _CHECKPOINT_DIRS))
   with tarfile.open(source) as tar:
     manifest = json.load(tar.extractfile(_MANIFEST))
-    if own_state:
-      logging.warning('%s: %s has state of its own; the archive %s (%s) is '
-                      'not unpacked over it.', name, workdir, source, manifest)
+    own = _progress(workdir)
+    if own is not None:
+      if own < _progress_of(manifest):
+        logging.warning('%s: %s has state of its own, older than the archive '
+                        '%s (%s); it is kept, and the archive is not unpacked '
+                        'over it. To resume from the archive instead, move '
+                        'that workdir away.', name, workdir, source, manifest)
       return None
     tar.extractall(workdir, filter='data')
   logging.info('%s: restored from %s (%s).', name, source, manifest)

@@ -205,7 +205,8 @@ def test_a_preempted_run_moves_to_a_new_machine_through_the_archive(
   assert loss_steps == list(range(1, 8))
 
 
-def test_an_archive_is_not_unpacked_over_a_workdir_with_state(tmp_path):
+def test_an_archive_is_not_unpacked_over_a_workdir_with_state(
+    tmp_path, caplog):
   workdir = tmp_path / 'run'
   (workdir / 'checkpoints' / '8').mkdir(parents=True)
   (workdir / 'events.out.tfevents.1').write_text('eight steps')
@@ -215,6 +216,14 @@ def test_an_archive_is_not_unpacked_over_a_workdir_with_state(tmp_path):
   assert run_archive.restore(str(tmp_path / 'archive'), 'run',
                              str(workdir)) is None
   assert (workdir / 'events.out.tfevents.1').read_text() == 'twelve steps'
+  assert 'older than the archive' not in caplog.text
+  # Older local state is kept too, but said.
+  older = tmp_path / 'older'
+  (older / 'checkpoints' / '4').mkdir(parents=True)
+  assert run_archive.restore(str(tmp_path / 'archive'), 'run',
+                             str(older)) is None
+  assert 'older than the archive' in caplog.text
+  assert not (older / 'events.out.tfevents.1').exists()
   assert run_archive.restore(str(tmp_path / 'archive'), 'run',
                              str(tmp_path / 'new')) == {
                                  'finished': False, 'step': 8,
