@@ -6,6 +6,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from conftest import REPO
 from conftest import tiny_config
@@ -104,6 +105,33 @@ def test_interleaved_rounds_give_one_row_per_config():
   assert [row['batch'] for row in rows] == [16, 8]
   for row in rows:
     assert row['images_per_sec'] > 0 and 0 < row['utilisation'] < 1
+
+
+def test_step_ratios_alternate_steps_so_a_slow_spell_cancels(monkeypatch):
+  now = [0.0]
+  calls = [0]
+
+  def step(seconds):
+    def one_step():
+      calls[0] += 1
+      spell = 1.5 if 20 <= calls[0] < 50 else 1.0  # A slow minute.
+      now[0] += seconds * spell
+    return one_step
+
+  monkeypatch.setattr(benchmark.time, 'perf_counter', lambda: now[0])
+  # Timed one after the other, the spell would fall on b's steps only.
+  assert benchmark.step_ratio(step(1.0), step(3.0), steps=30,
+                              warmup=2) == 3.0
+  configs = [tiny_config(), tiny_config(**{'model.stem.type': 'none'}),
+             tiny_config(compute_dtype='bfloat16')]
+  compiled = [(step(s), None, None) for s in (1.2, 1.0, 0.6)]
+  rows = benchmark.ratio_rows(configs, compiled, steps=5, warmup=1,
+                              batch_size=configs[0].batch_size)
+  assert rows == [
+      {'ratio': 'locality cost', 'model': configs[0].model.model_name,
+       'dtype': 'float32', 'value': pytest.approx(1.2)},
+      {'ratio': 'bf16 speed-up', 'model': configs[0].model.model_name,
+       'stem': 'dwsep', 'value': pytest.approx(2.0)}]
 
 
 def test_page_faults_compares_default_pages_with_the_trainers_tunable():
