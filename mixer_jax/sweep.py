@@ -81,6 +81,8 @@ def run_all(grid_file, root, common_overrides=None, archive=None):
   `archive`, runs are unpacked from it and packed into it (run_archive.py).
   """
   results = []
+  if archive:  # Written when a run ends: checked before any training.
+    train.check_writable(archive, '--archive')
   for run in _load_grid(grid_file):
     workdir = os.path.join(root, run['name'])
     result_file = os.path.join(workdir, 'result.json')

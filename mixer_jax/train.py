@@ -373,12 +373,18 @@ def check_run(config, workdir):
           f'config.{field}={config[field]} does not divide evenly over '
           f'{jax.device_count()} devices; use a multiple of '
           f'{jax.device_count()}.')
+  check_writable(workdir, '--workdir')
+
+
+def check_writable(directory, flag):
+  """Creates `directory` if needed; a ConfigError naming `flag` if it cannot
+  be written."""
   try:
-    os.makedirs(workdir, exist_ok=True)
-    checkpointing.probe_writable(workdir)
+    os.makedirs(directory, exist_ok=True)
+    checkpointing.probe_writable(directory)
   except OSError as e:
     raise config_lib.ConfigError(
-        f'--workdir={workdir} cannot be written ({e.strerror}); pass a '
+        f'{flag}={directory} cannot be written ({e.strerror}); pass a '
         f'directory you can write to.') from e
 
 

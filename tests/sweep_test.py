@@ -205,6 +205,25 @@ def test_a_preempted_run_moves_to_a_new_machine_through_the_archive(
   assert loss_steps == list(range(1, 8))
 
 
+def test_an_unwritable_archive_stops_the_sweep_before_any_training(
+    tmp_path, monkeypatch):
+  def must_not_train(*args, **kwargs):
+    raise AssertionError('trained with an archive it cannot write')
+
+  monkeypatch.setattr(train, 'train_and_evaluate', must_not_train)
+  grid_file = tmp_path / 'grid.py'
+  grid_file.write_text(
+      'from mixer_jax import sweep\n'
+      'def get_grid():\n'
+      f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r}]'
+      f', [0], [0.5], {TINY!r})\n')
+  (tmp_path / 'a_file').write_text('')
+  with pytest.raises(config_lib.ConfigError,
+                     match='--archive=.*cannot be written'):
+    sweep.run_all(str(grid_file), str(tmp_path / 'runs'),
+                  archive=str(tmp_path / 'a_file' / 'archive'))
+
+
 def test_an_archive_is_not_unpacked_over_a_workdir_with_state(
     tmp_path, caplog):
   workdir = tmp_path / 'run'
