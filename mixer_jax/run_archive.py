@@ -12,6 +12,7 @@ that committing the archive folder carries the grid to the next machine:
   checkpoints, from which train.py resumes bit-identically.
 """
 
+import io
 import json
 import os
 import re
@@ -29,7 +30,11 @@ def path(archive, name):
   return os.path.join(archive, f'{name}.tar.gz')
 
 
-def _newest_step(directory):
+def _newest_step(workdir, directory):
+  """The newest checkpoint step in `workdir/directory`, or None."""
+  directory = os.path.join(workdir, directory)
+  if not os.path.isdir(directory):
+    return None
   steps = [int(e) for e in os.listdir(directory) if _STEP.fullmatch(e)]
   return max(steps, default=None)
 
@@ -43,8 +48,7 @@ def _progress(workdir):
   """The progress of the run state in `workdir`, or None if it has none."""
   if os.path.exists(os.path.join(workdir, 'result.json')):
     return (True, 0)
-  checkpoints = os.path.join(workdir, 'checkpoints')
-  step = _newest_step(checkpoints) if os.path.isdir(checkpoints) else None
+  step = _newest_step(workdir, 'checkpoints')
   return None if step is None else (False, step)
 
 
@@ -58,8 +62,7 @@ def _members(workdir):
     members.append('result.json')
   else:
     for directory in _CHECKPOINT_DIRS:
-      newest = (_newest_step(os.path.join(workdir, directory))
-                if os.path.isdir(os.path.join(workdir, directory)) else None)
+      newest = _newest_step(workdir, directory)
       if newest is not None:
         members.append(os.path.join(directory, str(newest)))
         if directory == 'checkpoints':
@@ -73,11 +76,12 @@ def save(workdir, archive, name):
   os.makedirs(archive, exist_ok=True)
   target = path(archive, name)
   manifest['archived'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-  manifest_file = os.path.join(workdir, _MANIFEST)
-  with open(manifest_file, 'w') as f:
-    json.dump(manifest, f)
+  manifest_bytes = json.dumps(manifest).encode()
   with tarfile.open(target + '.tmp', 'w:gz') as tar:
-    for member in [_MANIFEST, *members]:
+    info = tarfile.TarInfo(_MANIFEST)
+    info.size, info.mtime = len(manifest_bytes), time.time()
+    tar.addfile(info, io.BytesIO(manifest_bytes))
+    for member in members:
       tar.add(os.path.join(workdir, member), arcname=member)
   os.replace(target + '.tmp', target)  # Never a half-written archive.
   logging.info('%s: archived to %s (%s).', name, target, manifest)
