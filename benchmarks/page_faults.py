@@ -33,6 +33,7 @@ import numpy as np
 import run as benchmark  # benchmarks/run.py, beside this file.
 # run puts the repository on sys.path.
 from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top,g-bad-import-order
+from mixer_jax import sweep  # pylint: disable=g-bad-import-order
 from mixer_jax import train  # pylint: disable=g-bad-import-order
 
 SETTINGS = {'4 KiB pages (default)': None,
@@ -92,7 +93,7 @@ def main(argv):
   if FLAGS.child:
     print(json.dumps(measure(FLAGS.child)))
     return
-  print(f'{benchmark.cpu_description()}, {os.cpu_count()} cores, JAX '
+  print(f'{sweep.cpu_description()}, {os.cpu_count()} cores, JAX '
         f'{jax.__version__}, {time.strftime("%Y-%m-%d %H:%M")}; batch 128, '
         f'float32, median of {FLAGS.steps} steps; per step:\n')
   print('| model | pages | round | step ms | minor page faults | kernel CPU s '

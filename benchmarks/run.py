@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top
 from mixer_jax import flops
 from mixer_jax import input_pipeline
+from mixer_jax import sweep
 from mixer_jax import train
 
 flags.DEFINE_string('out', 'docs/benchmarks', 'Where results go.')
@@ -341,33 +342,13 @@ def _markdown(results):
   return '\n'.join(lines) + '\n'
 
 
-def cpu_description(cpuinfo_path='/proc/cpuinfo'):
-  """The CPU's model name and its bf16 matrix instructions, which set the
-  bf16 peak: AMX tiles several times float32's rate, AVX-512-BF16 about 2x."""
-  try:
-    with open(cpuinfo_path) as f:
-      cpuinfo = f.read()
-  except OSError:
-    return platform.processor() or platform.machine()
-  name = next((line.split(':', 1)[1].strip()
-               for line in cpuinfo.splitlines()
-               if line.startswith('model name')), platform.machine())
-  cpu_flags = set(next((line.split(':', 1)[1].split()
-                        for line in cpuinfo.splitlines()
-                        if line.startswith('flags')), []))
-  bf16 = [isa for isa, flag in (('AMX', 'amx_bf16'),
-                                ('AVX-512-BF16', 'avx512_bf16'))
-          if flag in cpu_flags]
-  return f"{name} ({', '.join(bf16) or 'no bf16 matrix instructions'})"
-
-
 def main(_):
   os.makedirs(FLAGS.out, exist_ok=True)
   steps, warmup = FLAGS.steps, FLAGS.warmup
   peaks = {dtype: matmul_peak(steps, warmup, dtype)
            for dtype in config_lib.COMPUTE_DTYPES}
   results = {
-      'machine': f'{cpu_description()}, {os.cpu_count()} cores, {jax.devices()[0].device_kind}',
+      'machine': f'{sweep.cpu_description()}, {os.cpu_count()} cores, {jax.devices()[0].device_kind}',
       'jax': jax.__version__, 'date': time.strftime('%Y-%m-%d'),
       'peak_gflops': {dtype: peak / 1e9 for dtype, peak in peaks.items()},
   }

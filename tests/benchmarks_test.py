@@ -18,6 +18,7 @@ import page_faults  # pylint: disable=g-import-not-at-top,wrong-import-position
 import run as benchmark  # pylint: disable=g-import-not-at-top,wrong-import-position
 import step_variants  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from mixer_jax import sweep  # pylint: disable=g-bad-import-order
 from mixer_jax import train  # pylint: disable=g-bad-import-order
 
 
@@ -86,16 +87,22 @@ def test_the_custom_vjp_layer_norm_replaces_every_layer_norm_and_agrees():
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
 
 
-def test_the_machine_description_names_the_bf16_matrix_instructions(tmp_path):
-  def described(flags_line):
+def test_the_machine_description_names_the_generation_and_bf16_instructions(
+    tmp_path):
+  def described(flags_line, family=''):
     cpuinfo = tmp_path / 'cpuinfo'
-    cpuinfo.write_text(f'model name\t: Some CPU\nflags\t\t: {flags_line}\n')
-    return benchmark.cpu_description(str(cpuinfo))
+    cpuinfo.write_text(f'processor\t: 0\n{family}model name\t: Some CPU\n'
+                       f'flags\t\t: {flags_line}\n\nprocessor\t: 1\n'
+                       f'model name\t: Another CPU\n')
+    return sweep.cpu_description(str(cpuinfo))
 
   assert described('fma avx512f avx512_bf16 amx_bf16 amx_tile') == (
       'Some CPU (AMX, AVX-512-BF16)')
   assert described('fma avx512f avx512_bf16') == 'Some CPU (AVX-512-BF16)'
   assert described('fma avx2') == 'Some CPU (no bf16 matrix instructions)'
+  # One model name, two generations: the family and model tell them apart.
+  assert described('avx512_bf16', 'cpu family\t: 26\nmodel\t\t: 2\n') == (
+      'Some CPU (family 26, model 2; AVX-512-BF16)')
 
 
 def test_interleaved_rounds_give_one_row_per_config():
