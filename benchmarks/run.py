@@ -140,8 +140,8 @@ def train_step_rows(configs, peaks, steps, warmup, rounds=1, compiled=None):
 def step_ratio(step_a, step_b, steps, warmup):
   """Median over `steps` of (time of b's step) / (time of a's step right
   before it): the two steps alternate, so both run in the same spell of
-  this machine. (On the 2-vCPU VM of docs/BENCHMARKS.md a headline step's
-  its slowest round took 1.5x its fastest: `round_ms` in results.json.)"""
+  this machine. (On the 2-vCPU VM of docs/BENCHMARKS.md the slowest round
+  of one headline step took twice its fastest: `round_ms` in results.json.)"""
   for _ in range(warmup):
     jax.block_until_ready(step_a())
     jax.block_until_ready(step_b())
