@@ -8,6 +8,7 @@ instead of being partly restored or overwritten.
 import contextlib
 import json
 import os
+import tempfile
 import time
 
 from absl import logging
@@ -175,11 +176,17 @@ class Checkpoints:
 
 
 def probe_writable(directory):
-  """Raises OSError unless a file can be created in `directory`."""
-  probe = os.path.join(directory, f'.write_probe_{jax.process_index()}')
-  with open(probe, 'w') as f:
-    f.write('ok')
-  os.remove(probe)
+  """Raises OSError unless a file can be created in `directory`.
+
+  The probe's name is unique: processes that share the directory (two sweep
+  workers and their --archive, hosts and their workdir) probe it at once.
+  """
+  handle, probe = tempfile.mkstemp(prefix='.write_probe_', dir=directory)
+  try:
+    os.write(handle, b'ok')
+  finally:
+    os.close(handle)
+    os.remove(probe)
 
 
 def _describe(fingerprint):

@@ -224,6 +224,26 @@ def test_an_unwritable_archive_stops_the_sweep_before_any_training(
                   archive=str(tmp_path / 'a_file' / 'archive'))
 
 
+def test_two_workers_pass_the_archive_check_at_once(tmp_path, monkeypatch):
+  # The README starts both workers together on one --archive. Here the other
+  # worker's whole check falls between this one's write and its cleanup, as
+  # it did on 2026-11-30, when a shared probe name stopped worker 0.
+  archive = str(tmp_path / 'archive')
+  remove = os.remove
+  other_worker_checked = []
+
+  def remove_after_the_other_worker_checks(name):
+    if not other_worker_checked:
+      other_worker_checked.append(True)
+      train.check_writable(archive, '--archive')
+    remove(name)
+
+  monkeypatch.setattr(os, 'remove', remove_after_the_other_worker_checks)
+  train.check_writable(archive, '--archive')
+  assert other_worker_checked
+  assert os.listdir(archive) == []  # No probe left behind.
+
+
 def test_an_archive_is_not_unpacked_over_a_workdir_with_state(
     tmp_path, caplog):
   workdir = tmp_path / 'run'
