@@ -28,7 +28,10 @@ of --root, to regenerate without the runs) it writes, under --out,
     accuracy gap, the final training loss, and the paired differences from
     the baseline and from the hybrid with 95% intervals; published figures;
     the differences in words; the figures; and the conclusion from
-    <results_dir>/conclusion.md, which a person writes.
+    <results_dir>/conclusion.md, which a person writes;
+(e) <results_dir>/fidelity.png: with `published` curves, the published runs'
+    test accuracy and training loss epoch by epoch beside this grid's runs of
+    the same models, fraction and length; the page gives their differences.
 
 It reports a partial grid too: a figure is drawn only from the runs that have
 finished (and left out without them), and the page lists the unfinished ones.
@@ -51,8 +54,11 @@ The grid file declares a module-level dict REPORT:
   published (optional): figures published elsewhere, as rows of the table:
     {'label': what follows the model's name in its row, 'source': a paragraph
      above the table on where they come from, 'fraction': ..., 'length':
-     '30 epochs', 'rows': {model: {any of 'final_test_accuracy',
-     'best_test_accuracy', 'final_train_loss': value}}}.
+     '30 epochs', and either 'rows': {model: {any of 'final_test_accuracy',
+     'best_test_accuracy', 'final_train_loss': value}} or, where the source
+     logs every epoch, 'curves': {model: {'test_accuracy': [one a epoch],
+     'train_loss': [the epoch's mean]}} with 'steps_per_epoch' (this grid's),
+     from which the rows (last, best and last epoch) and figure (e) come}.
   references_from (optional): models compared with another grid's baseline
     and hybrid instead, read from that grid's committed summary (a path from
     the repository root) and paired by seed as above:
@@ -362,6 +368,63 @@ def _group_cells(results, key, group):
           *[_points(d) if d else '' for d in differences]]
 
 
+def published_rows(published):
+  """{model: {figure: value}}: the published rows, else the ends of the
+  published curves."""
+  if 'rows' in published:
+    return published['rows']
+  return {model: {'final_test_accuracy': curve['test_accuracy'][-1],
+                  'best_test_accuracy': max(curve['test_accuracy']),
+                  'final_train_loss': curve['train_loss'][-1]}
+          for model, curve in published['curves'].items()}
+
+
+def epoch_means(points, steps_per_epoch):
+  """{epoch (from 1): the mean of the logged values whose step falls in it}:
+  an evaluation at the epoch's end, or the logging intervals ending in it."""
+  by_epoch = collections.defaultdict(list)
+  for step, value in points:
+    by_epoch[-(-step // steps_per_epoch)].append(value)  # ⌈step / n⌉
+  return {epoch: np.mean(values) for epoch, values in sorted(by_epoch.items())}
+
+
+def against_published_curves(results):
+  """[(run, its epochs, this run − published per epoch, for test accuracy
+  and training loss)] of the runs trained like a published curve."""
+  published = results.spec.published
+  if not published or 'curves' not in published:
+    return []
+  compared = []
+  for model, curve in published['curves'].items():
+    key = (model, published['fraction'], published['length'])
+    for run in sorted(results.groups.get(key, []), key=lambda r: r['seed']):
+      ours = {tag: epoch_means(run['scalars'][tag],
+                               published['steps_per_epoch'])
+              for tag in ('test_accuracy', 'train_loss')}
+      epochs = [e for e in range(1, len(curve['test_accuracy']) + 1)
+                if all(e in means for means in ours.values())]
+      if epochs:
+        compared.append((run, epochs, {
+            tag: np.array([ours[tag][e] - curve[tag][e - 1] for e in epochs])
+            for tag in ours}))
+  return compared
+
+
+def against_published_in_words(results):
+  """Each run trained like a published curve against it, epoch by epoch."""
+  lines = []
+  for run, epochs, diffs in against_published_curves(results):
+    accuracy, loss = 100 * diffs['test_accuracy'], diffs['train_loss']
+    lines.append(
+        f'- {run["model"]}, seed {run["seed"]} ({len(epochs)} epochs): test '
+        f'accuracy − the published run’s, epoch by epoch, '
+        f'{np.mean(accuracy):+.2f} points on average (from '
+        f'{accuracy.min():+.2f} to {accuracy.max():+.2f}; last epoch '
+        f'{accuracy[-1]:+.2f}); training loss − the published run’s '
+        f'{np.mean(loss):+.3f} on average (last epoch {loss[-1]:+.3f}).')
+  return '\n'.join(lines) + '\n' if lines else 'No run trained alike yet.\n'
+
+
 def _published_cells(spec):
   """{(model, fraction, length): a row of the table} of `spec.published`.
 
@@ -369,7 +432,7 @@ def _published_cells(spec):
   against best epoch, the figure that such sources give.
   """
   published = spec.published
-  rows = published['rows'] if published else {}
+  rows = published_rows(published) if published else {}
   percent = lambda row, field: f'{100 * row[field]:.2f}' if field in row else ''
   cells = {}
   for model, row in rows.items():
@@ -568,6 +631,40 @@ def plot_controls(results, colors, out):
   return _save(fig, out, 'controls.png')
 
 
+def plot_against_published(results, colors, out):
+  """Figure (e); its file name, or None without a run trained alike."""
+  compared = against_published_curves(results)
+  if not compared:
+    return None
+  published = results.spec.published
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+  for model, curve in published['curves'].items():
+    if model not in colors:
+      continue
+    epochs = range(1, len(curve['test_accuracy']) + 1)
+    for ax, tag, scale in zip(axes, ('test_accuracy', 'train_loss'), (100, 1)):
+      ax.plot(epochs, [scale * v for v in curve[tag]], color=colors[model],
+              linestyle='--', marker='x', markersize=3,
+              label=f'{model}: {published["label"]}')
+  labelled = set()
+  for run, _, _ in compared:
+    label = None if run['model'] in labelled else f'{run["model"]}: this grid'
+    labelled.add(run['model'])
+    for ax, tag, scale in zip(axes, ('test_accuracy', 'train_loss'), (100, 1)):
+      means = epoch_means(run['scalars'][tag], published['steps_per_epoch'])
+      ax.plot(list(means), [scale * v for v in means.values()],
+              color=colors[run['model']], alpha=0.8, label=label)
+  axes[0].set(title='test accuracy (%) after each epoch', xlabel='epoch')
+  axes[1].set(title="training loss, the epoch's mean (augmented batches)",
+              xlabel='epoch')
+  for ax in axes:
+    ax.legend(fontsize=7)
+  fig.suptitle(f'{published["fraction"]:g} of train, {published["length"]}: '
+               f'this grid on CIFAR-10 (JPEG copy), one line per seed')
+  return _save(fig, out, 'fidelity.png')
+
+
 def plot(results, out):
   """Writes the figures that the finished runs allow: [(alt text, file)]."""
   colors = model_colors({model for model, _, _ in results.groups},
@@ -577,7 +674,9 @@ def plot(results, out):
       ('test accuracy against training fraction',
        plot_accuracy_vs_fraction(results, colors, out)),
       ('paired differences from the baseline',
-       plot_controls(results, colors, out))]
+       plot_controls(results, colors, out)),
+      ('epoch by epoch against the published runs',
+       plot_against_published(results, colors, out))]
   return [(alt, file_name) for alt, file_name in figures if file_name]
 
 
@@ -617,6 +716,20 @@ def results_markdown(results, grid_file, grid_names, figures, conclusion):
   spec = results.spec
   summary = f'docs/{spec.results_dir}/runs.json'
   published = (f'\n{spec.published["source"]}\n' if spec.published else '')
+  curves = ''
+  if spec.published and 'curves' in spec.published:
+    curves_intro = (
+        f"This grid's runs of {', '.join(spec.published['curves'])} at "
+        f"{spec.published['fraction']:g} of train, "
+        f"{spec.published['length']}, against {spec.published['label']}: "
+        f"test accuracy after each epoch, and the epoch's mean training loss "
+        f"(here: the mean of the logging intervals that end in it).")
+    curves = f"""
+## Against the published runs, epoch by epoch
+
+{curves_intro}
+
+{against_published_in_words(results)}"""
   images = '\n'.join(f'![{alt}]({spec.results_dir}/{file_name})\n'
                      for alt, file_name in figures) or 'None yet.\n'
   return f"""# {spec.title}
@@ -641,7 +754,7 @@ python -m mixer_jax.report --summary={summary} \\
 
 ## Paired differences
 
-{differences_in_words(results)}
+{differences_in_words(results)}{curves}
 ## Table
 
 Final: after the last epoch. Best: the highest test accuracy over the run's

@@ -205,6 +205,54 @@ def test_the_published_figures_are_a_row_of_the_table():
   assert PUBLISHED['source'] in page
 
 
+CURVES = {**{k: v for k, v in PUBLISHED.items() if k != 'rows'},
+          'length': '3 epochs', 'steps_per_epoch': 10,
+          'curves': {'hybrid_cifar10': {'test_accuracy': [0.5, 0.7, 0.6],
+                                        'train_loss': [1.5, 1.0, 0.75]}}}
+
+
+def test_an_epochs_logged_values_are_those_up_to_its_last_step():
+  points = [(5, 1.0), (10, 3.0), (11, 5.0), (20, 7.0), (21, 9.0)]
+  assert report.epoch_means(points, 10) == {1: 2.0, 2: 6.0, 3: 9.0}
+
+
+def test_published_curves_give_their_rows_and_an_epoch_by_epoch_comparison(
+    tmp_path):
+  spec = dataclasses.replace(SPEC, published=CURVES)
+  run = _run('hybrid_cifar10', 0, 0.58, fraction=1.0, num_epochs=3.0)
+  run['scalars'] = {
+      'train_loss': [(5, 1.8), (10, 1.6), (15, 1.1), (20, 1.1), (25, 0.8),
+                     (30, 0.8)],
+      'test_loss': [(10, 1.4), (20, 1.0), (30, 0.9)],
+      'test_accuracy': [(10, 0.45), (20, 0.66), (30, 0.58)]}
+  other_length = _run('hybrid_cifar10', 1, 0.6, fraction=1.0)
+  results = _results([run, other_length], spec)
+  # Rows: the last epoch, the best and the last epoch's training loss.
+  assert _table(results)['hybrid_cifar10: published', '1', '3 epochs'][7:11] \
+      == ['60.00', '70.00', '', '0.75']
+  [(compared, epochs, differences)] = report.against_published_curves(results)
+  assert compared is run and epochs == [1, 2, 3]
+  np.testing.assert_allclose(differences['test_accuracy'], [-0.05, -0.04,
+                                                            -0.02])
+  np.testing.assert_allclose(differences['train_loss'], [0.2, 0.1, 0.05])
+  assert report.against_published_in_words(results) == (
+      '- hybrid_cifar10, seed 0 (3 epochs): test accuracy − the published '
+      'run’s, epoch by epoch, -3.67 points on average (from -5.00 to -2.00; '
+      'last epoch -2.00); training loss − the published run’s +0.117 on '
+      'average (last epoch +0.050).\n')
+  figures = report.plot(results, tmp_path)
+  assert ('epoch by epoch against the published runs', 'fidelity.png'
+          ) in figures and (tmp_path / 'fidelity.png').exists()
+  page = report.results_markdown(results, 'grids/g.py', [], figures, 'C.')
+  assert '## Against the published runs, epoch by epoch' in page
+  assert 'seed 0 (3 epochs)' in page
+  # Without a run trained alike: the section says so, and no figure.
+  results = _results([other_length], spec)
+  assert report.plot_against_published(results, {}, tmp_path) is None
+  assert 'No run trained alike yet.' in report.results_markdown(
+      results, 'grids/g.py', [], [], 'C.')
+
+
 def test_loss_curves_are_drawn_at_the_first_fraction_with_runs():
   at = lambda *fractions: report.loss_curves_fraction(_results(
       [_run('hybrid_cifar10', 0, 0.5, fraction=f) for f in fractions]))
