@@ -47,6 +47,26 @@ def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
     assert blockconv['overrides']['model.token_conv_kernel_size'] == 3
 
 
+def test_seed_grids_published_curves_give_the_seeds_reported_figures():
+  # The notebook's results table (best epoch) and the issue's +5.56: a
+  # mistyped epoch in the copied log would show in one of these.
+  report_spec = config_lib.load_python_file(REPO / 'grids' / 'seed.py').REPORT
+  published = report_spec['published']
+  curves = published['curves']
+  assert published['steps_per_epoch'] == 391  # 50,000 / 128, the last kept.
+  for curve in curves.values():
+    assert len(curve['test_accuracy']) == len(curve['train_loss']) == 30
+    assert all(a > b for a, b in zip(curve['train_loss'],
+                                     curve['train_loss'][1:]))
+  baseline = curves['seed_baseline_cifar10']['test_accuracy']
+  hybrid = curves['seed_hybrid_cifar10']['test_accuracy']
+  assert round(100 * max(baseline), 2) == 76.71
+  assert round(100 * max(hybrid), 2) == 82.27
+  assert hybrid.index(max(hybrid)) + 1 == 27
+  assert round(100 * (max(hybrid) - max(baseline)), 2) == 5.56
+  assert round(100 * hybrid[-1], 2) == 81.97
+
+
 def test_precision_grid_pairs_differ_only_in_the_dtype():
   runs = _grid('precision.py')
   assert len(runs) == 8
