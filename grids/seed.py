@@ -62,6 +62,7 @@ REPORT = {
     'markdown': 'RESULTS.md',
     'results_dir': 'results/seed',
     'root': 'runs/seed',
+    'archive': 'runs_archive/seed',
     'baseline': 'seed_baseline_cifar10',
     'hybrid': 'seed_hybrid_cifar10',
     'stem': 'seed_stem_cifar10',

@@ -43,6 +43,8 @@ The grid file declares a module-level dict REPORT:
   results_dir: the folder under --out for runs.json, the figures and
     conclusion.md.
   root: the sweep directory that the page's commands name.
+  archive (optional): the committed `--archive` of the sweep, that the page's
+    sweep command names too (runs resume from it on a fresh clone).
   baseline, hybrid: model names (a run's name without `_frac..._seed...`).
     Every other model is compared with both, paired by seed, at the same
     training fraction and length; the hybrid with the baseline.
@@ -109,6 +111,7 @@ class Spec:
   baseline: str
   hybrid: str
   stem: Optional[str] = None
+  archive: Optional[str] = None
   loss_curves_fractions: Sequence[float] = (0.1,)
   controls_fraction: Optional[float] = None
   published: Optional[Mapping[str, Any]] = None
@@ -716,6 +719,7 @@ def results_markdown(results, grid_file, grid_names, figures, conclusion):
   spec = results.spec
   summary = f'docs/{spec.results_dir}/runs.json'
   published = (f'\n{spec.published["source"]}\n' if spec.published else '')
+  archive = f'--archive={spec.archive} ' if spec.archive else ''
   curves = ''
   if spec.published and 'curves' in spec.published:
     curves_intro = (
@@ -742,7 +746,7 @@ which should sit a little higher.
 
 ```bash
 python -m mixer_jax.sweep --grid={grid_file} --root={spec.root} \\
-  --set=tfds_data_dir=../shared/data/tfds
+  {archive}--set=tfds_data_dir=../shared/data/tfds
 # on 2 cores: two such workers, prefixed `taskset -c 0` and `taskset -c 1`
 python -m mixer_jax.report --root={spec.root} --grid={grid_file} --out=docs
 # or, from the committed summary of those runs:

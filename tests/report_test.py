@@ -61,6 +61,12 @@ def test_roles_and_pages_come_from_each_grids_report(tmp_path):
   assert (small_data.baseline, small_data.hybrid, small_data.markdown) == (
       'baseline_cifar10', 'hybrid_cifar10', 'RESULTS_small_data.md')
   assert seed.results_dir != small_data.results_dir
+  # The seed grid's page names the committed archive its runs resume from.
+  page = lambda spec: report.results_markdown(
+      _results([_run(spec.baseline, 0, 0.5)], spec), 'grids/g.py', [], [], '')
+  assert ('--root=runs/seed \\\n  --archive=runs_archive/seed --set='
+          in page(seed))
+  assert '--archive' not in page(small_data)
   # The roles order the rows and fix the colours, whatever finished first.
   assert report.model_colors(['seed_hybrid_cifar10_linear', 'seed_stem_cifar10',
                               'seed_hybrid_cifar10', 'seed_baseline_cifar10'],
