@@ -110,7 +110,7 @@ class MlpMixer(nn.Module):
 
   def __init__(self, patch, hidden, num_blocks, tokens_mlp, channels_mlp,
                dropout, kernel_size, seed_locality, after_embedding,
-               interleave_every):
+               interleave_every, zero_head=True):
     super().__init__()
     self.patch_embed = nn.Conv2d(3, hidden, patch, stride=patch)
     grid = (IMAGE_SIZE // patch,) * 2
@@ -125,8 +125,9 @@ class MlpMixer(nn.Module):
     self.blocks = nn.Sequential(collections.OrderedDict(layers))
     self.pre_head_norm = nn.LayerNorm(hidden, eps=LAYER_NORM_EPSILON)
     self.head = nn.Linear(hidden, NUM_CLASSES)
-    nn.init.zeros_(self.head.weight)
-    nn.init.zeros_(self.head.bias)
+    if zero_head:
+      nn.init.zeros_(self.head.weight)
+      nn.init.zeros_(self.head.bias)
 
   def forward(self, images):  # images: (N, 3, H, W)
     x = self.patch_embed(images).flatten(2).transpose(1, 2)  # (N, tokens, C)
@@ -134,11 +135,12 @@ class MlpMixer(nn.Module):
     return self.head(x.mean(dim=1))
 
 
-def build_model(model='nano', blocks='baseline') -> nn.Module:
-  """`model` from `MODELS`, its locality blocks placed as `BLOCKS[blocks]`."""
+def build_model(model='nano', blocks='baseline', zero_head=True) -> nn.Module:
+  """`model` from `MODELS`, its locality blocks placed as `BLOCKS[blocks]`;
+  without `zero_head`, the head keeps PyTorch's default initialiser too."""
   after_embedding, interleave_every = BLOCKS[blocks]
   return MlpMixer(**MODELS[model], after_embedding=after_embedding,
-                  interleave_every=interleave_every)
+                  interleave_every=interleave_every, zero_head=zero_head)
 
 
 def num_params(model):

@@ -1,0 +1,72 @@
+"""benchmarks/torch_seed_recipe.py: the seed notebook's recipe in PyTorch."""
+
+import importlib
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+torch = pytest.importorskip('torch')
+
+
+@pytest.fixture(scope='module')
+def recipe():
+  # benchmarks/ is a folder of scripts, which import each other by name.
+  sys.path.insert(0, str(REPO / 'benchmarks'))
+  try:
+    yield importlib.import_module('torch_seed_recipe')
+  finally:
+    sys.path.remove(str(REPO / 'benchmarks'))
+
+
+def _data(num_images, seed):
+  rng = np.random.default_rng(seed)
+  return (rng.integers(0, 256, (num_images, 32, 32, 3), dtype=np.uint8),
+          rng.integers(0, 10, num_images))
+
+
+def test_a_resumed_run_continues_the_same_streams_and_the_per_batch_wave(
+    recipe, tmp_path):
+  torch.set_num_threads(1)
+  train, test = _data(300, 0), _data(40, 1)  # 3 batches an epoch: 128+128+44.
+  unbroken = recipe.train('hybrid', 2, str(tmp_path / 'unbroken'), train,
+                          test)
+  recipe.train('hybrid', 1, str(tmp_path / 'resumed'), train, test)
+  resumed = recipe.train('hybrid', 2, str(tmp_path / 'resumed'), train, test)
+  without_time = lambda rows: [{k: v for k, v in row.items()
+                                if k != 'seconds'} for row in rows]
+  assert without_time(resumed) == without_time(unbroken)
+  # CosineAnnealingLR(T_max=30) stepped after every batch, as the notebook.
+  for row in unbroken:
+    step = 3 * row['epoch']
+    assert row['learning_rate'] == pytest.approx(
+        3e-3 * (1 + math.cos(math.pi * step / 30)) / 2)
+  assert 2.0 < unbroken[0]['train_loss'] < 3.0  # Near ln 10: random labels.
+
+
+def test_the_augmentation_is_the_notebooks_in_distribution(recipe):
+  image = np.full((32, 32, 3), 128, np.uint8)
+  rng = np.random.default_rng(0)
+  arrays = np.stack([recipe.augment(image, rng) for _ in range(400)])
+  assert arrays.shape == (400, 3, 32, 32) and arrays.dtype == np.float32
+  # Every copy is the grey, scaled by the jitter, with black where the crop's
+  # padding or the rotation's corners came in and zeros where erased.
+  black = (0 - recipe.MEAN[:, None, None]) / recipe.STD[:, None, None]
+  blank = np.isclose(arrays, black, atol=1e-5).all(axis=1)
+  erased = (arrays == 0).all(axis=1)
+  assert 0.3 < blank.any(axis=(1, 2)).mean() < 1.0  # Padding or rotation.
+  # RandomErasing(p=0.1): boxes of 2-33% of the image, in about 10% of them.
+  erased_fraction = erased.mean(axis=(1, 2))
+  assert 0.04 < (erased_fraction > 0).mean() < 0.16
+  assert 0.01 < erased_fraction[erased_fraction > 0].min()
+  assert erased_fraction.max() < 0.37  # 33%, and sides rounded to pixels.
+  # The jitter moves the grey both ways (brightness and contrast 0.9-1.1).
+  centre = arrays[:, :, 16, 16][~erased[:, 16, 16] & ~blank[:, 16, 16]]
+  grey = (128 / 255 - recipe.MEAN) / recipe.STD
+  assert (centre < grey - 0.01).any() and (centre > grey + 0.01).any()
+  # The same random stream gives the same images.
+  again = recipe.augment(image, np.random.default_rng(0))
+  np.testing.assert_array_equal(again, arrays[0])
