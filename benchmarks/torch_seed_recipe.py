@@ -3,7 +3,8 @@ r"""The seed notebook's recipe in PyTorch on this project's data: a fidelity che
 The notebook trained on the original CIFAR-10; mixer_jax trains on the JPEG
 copy, with its own initialisers and on-device augmentation (docs/SEED.md).
 This trains `torch_peer`'s seed Mixer the notebook's way on the JPEG copy:
-PyTorch's default initialisers everywhere (the head too), augmentation on PIL
+PyTorch's default initialisers everywhere (the head too; or, with
+--initialisers=mixer_jax, this project's), augmentation on PIL
 images (flip, crop with padding 4, rotation ±15° nearest with fill 0, colour
 jitter (0.1, 0.1, 0.1, 0.02) in random order, normalise, random erasing
 p 0.1), AdamW (lr 3e-3, weight decay 5e-4 on every parameter),
@@ -23,7 +24,15 @@ beside the CPU torch of `.[bench]`).
 Prints and writes WORKDIR/epochs.json, a row per epoch: the epoch's mean
 training loss (train mode, augmented batches, as the notebook's) and the
 test accuracy after it. WORKDIR/state.pt is saved after every epoch; the same
-command resumes from it and continues the same random streams.
+command resumes from it and continues the same random streams. Then
+
+  python benchmarks/torch_seed_recipe.py --blocks=baseline \
+    --workdir=runs/torch_seed_baseline \
+    --compare_with=runs/seed/seed_baseline_cifar10_frac1_seed0
+
+prints those epochs beside the notebook's and a mixer_jax run's (whose
+training loss is the mean of the 100-step logging intervals that end in the
+epoch, which lags the epoch's own mean by up to 91 steps).
 """
 
 import json
@@ -134,10 +143,38 @@ def accuracy(model, images, labels, batch_size=500):
   return float(correct / len(labels))
 
 
-def train(blocks, epochs, workdir, train_data, test_data, seed=0):
-  """Trains for `epochs` (resuming from `workdir`); [a row per epoch]."""
+# mixer_jax's, as flax's defaults: lecun-normal (truncated at 2 std) kernels.
+_TRUNCATED_NORMAL_STD = 0.87962566103423978
+
+
+def use_mixer_jax_initialisers(model):
+  """Re-initialises `model` as mixer_jax initialises its own: lecun-normal
+  kernels, zero biases and a zero head (the norms start alike in both)."""
+  for module in model.modules():
+    if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+      fan_in = module.weight[0].numel()
+      std = (1 / fan_in) ** 0.5 / _TRUNCATED_NORMAL_STD
+      torch.nn.init.trunc_normal_(module.weight, std=std, a=-2 * std,
+                                  b=2 * std)
+      if module.bias is not None:
+        torch.nn.init.zeros_(module.bias)
+  torch.nn.init.zeros_(model.head.weight)
+
+
+INITIALISERS = ('pytorch', 'mixer_jax')
+
+
+def train(blocks, epochs, workdir, train_data, test_data, seed=0,
+          initialisers='pytorch'):
+  """Trains for `epochs` (resuming from `workdir`); [a row per epoch].
+
+  `initialisers`: 'pytorch', the notebook's (PyTorch's defaults), or
+  'mixer_jax', this project's.
+  """
   torch.manual_seed(seed)
   model = torch_peer.build_model('seed', blocks, zero_head=False)
+  if initialisers == 'mixer_jax':
+    use_mixer_jax_initialisers(model)
   optimizer = torch_peer.make_optimizer(model)
   scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_MAX)
   rng = np.random.default_rng(seed)
@@ -180,16 +217,49 @@ def load(split, data_dir):
   return data['image'], data['label'].astype(np.int64)
 
 
+def comparison(rows, blocks, mixer_jax_workdir):
+  """A Markdown table: each epoch of `rows` beside the notebook's (grids/
+  seed.py) and, from its event files, a mixer_jax run's of the same model."""
+  from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top
+  from mixer_jax import report  # pylint: disable=g-import-not-at-top
+  published = config_lib.load_python_file(os.path.join(
+      os.path.dirname(__file__), '..', 'grids', 'seed.py')).REPORT['published']
+  notebook = published['curves'][f'seed_{blocks}_cifar10']
+  scalars = report.logged_scalars(mixer_jax_workdir)
+  jax_runs = {tag: report.epoch_means(scalars[tag],
+                                      published['steps_per_epoch'])
+              for tag in ('test_accuracy', 'train_loss')}
+  cell = lambda values, epoch, scale: (
+      f'{scale * values[epoch]:.{2 if scale == 100 else 3}f}'
+      if epoch in values else '')
+  lines = ['| epoch | test acc %: notebook | this script | mixer_jax | '
+           'train loss: notebook | this script | mixer_jax |',
+           '|---|---|---|---|---|---|---|']
+  for row in rows:
+    e = row['epoch']
+    lines.append(
+        f'| {e} | {100 * notebook["test_accuracy"][e - 1]:.2f} | '
+        f'{100 * row["test_accuracy"]:.2f} | '
+        f'{cell(jax_runs["test_accuracy"], e, 100)} | '
+        f'{notebook["train_loss"][e - 1]:.3f} | {row["train_loss"]:.3f} | '
+        f'{cell(jax_runs["train_loss"], e, 1)} |')
+  return '\n'.join(lines)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if FLAGS.compare_with:
+    with open(os.path.join(FLAGS.workdir, 'epochs.json')) as f:
+      print(comparison(json.load(f), FLAGS.blocks, FLAGS.compare_with))
+    return
   if not os.path.isdir(os.path.join(FLAGS.tfds_data_dir, 'cifar10')):
     raise app.UsageError(f'--tfds_data_dir={FLAGS.tfds_data_dir} holds no '
                          f'cifar10/; pass ../shared/data/tfds.')
   torch.set_num_threads(FLAGS.threads)
   train(FLAGS.blocks, FLAGS.epochs, FLAGS.workdir,
         load('train', FLAGS.tfds_data_dir), load('test', FLAGS.tfds_data_dir),
-        FLAGS.seed)
+        FLAGS.seed, FLAGS.initialisers)
 
 
 if __name__ == '__main__':
@@ -202,6 +272,12 @@ if __name__ == '__main__':
   flags.DEFINE_string('tfds_data_dir', '../shared/data/tfds',
                       'The tfds data dir holding cifar10/.')
   flags.DEFINE_integer('seed', 0, 'Initialisation, order and augmentation.')
+  flags.DEFINE_enum('initialisers', 'pytorch', list(INITIALISERS),
+                    "The notebook's (PyTorch's defaults, the head's too) or "
+                    "mixer_jax's (lecun-normal kernels, zero biases and head).")
+  flags.DEFINE_string('compare_with', None,
+                      "Instead of training: print WORKDIR's epochs beside "
+                      "the notebook's and this mixer_jax run's (its workdir).")
   flags.DEFINE_integer('threads', len(os.sched_getaffinity(0)),
                        "torch's intra-op threads (default: the cores this "
                        'process may run on).')

@@ -70,3 +70,48 @@ def test_the_augmentation_is_the_notebooks_in_distribution(recipe):
   # The same random stream gives the same images.
   again = recipe.augment(image, np.random.default_rng(0))
   np.testing.assert_array_equal(again, arrays[0])
+
+
+def test_mixer_jax_initialisers_start_the_torch_model_as_the_jax_one(recipe):
+  import jax  # pylint: disable=g-import-not-at-top
+  from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top
+  from mixer_jax import train  # pylint: disable=g-import-not-at-top
+  config = config_lib.seed_config('cifar10', 'hybrid')
+  params = train.create_model(config).init(
+      {'params': jax.random.PRNGKey(0), 'dropout': jax.random.PRNGKey(1)},
+      np.zeros((2, 32, 32, 3), np.float32), train=False)['params']
+  torch.manual_seed(0)
+  model = recipe.torch_peer.build_model('seed', 'hybrid', zero_head=False)
+  default_std = model.blocks.MixerBlock_0.token_mixing[0].weight.std().item()
+  recipe.use_mixer_jax_initialisers(model)
+  pairs = {  # torch module: the JAX kernel of the same layer.
+      model.patch_embed: params['stem']['kernel'],
+      model.blocks.MixerBlock_0.token_mixing[0]:
+          params['MixerBlock_0']['token_mixing']['Dense_0']['kernel'],
+      model.blocks.MixerBlock_0.channel_mixing[3]:
+          params['MixerBlock_0']['channel_mixing']['Dense_1']['kernel'],
+  }
+  for module, kernel in pairs.items():
+    assert module.weight.std().item() == pytest.approx(
+        float(np.std(kernel)), rel=0.1)
+    assert not module.bias.any()
+  assert not model.head.weight.any() and not model.head.bias.any()
+  # PyTorch's defaults are sqrt(3) times narrower.
+  assert default_std == pytest.approx(
+      model.blocks.MixerBlock_0.token_mixing[0].weight.std().item()
+      / 3 ** 0.5, rel=0.1)
+
+
+def test_the_comparison_puts_each_epoch_beside_the_notebook_and_mixer_jax(
+    recipe, monkeypatch):
+  from mixer_jax import report  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(report, 'logged_scalars', lambda workdir: {
+      'test_accuracy': [(391, 0.4011)],
+      'train_loss': [(100, 2.0), (200, 1.9), (300, 1.8), (400, 1.7)]})
+  rows = [{'epoch': 1, 'train_loss': 1.839, 'test_accuracy': 0.441},
+          {'epoch': 2, 'train_loss': 1.545, 'test_accuracy': 0.49}]
+  table = recipe.comparison(rows, 'baseline', 'a_workdir').splitlines()
+  # The notebook's epochs 1 and 2 (grids/seed.py), then the run's.
+  assert table[2] == ('| 1 | 44.03 | 44.10 | 40.11 | 1.812 | 1.839 | '
+                      '1.900 |')
+  assert table[3] == '| 2 | 49.97 | 49.00 |  | 1.512 | 1.545 | 1.700 |'
