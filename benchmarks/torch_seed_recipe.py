@@ -148,8 +148,9 @@ _TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 
 def use_mixer_jax_initialisers(model):
-  """Re-initialises `model` as mixer_jax initialises its own: lecun-normal
-  kernels, zero biases and a zero head (the norms start alike in both)."""
+  """Re-initialises `model` as mixer_jax's default initialisers (flax's,
+  `model.initialisers='flax'`) do: lecun-normal kernels, zero biases and a
+  zero head (the norms start alike in both)."""
   for module in model.modules():
     if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
       fan_in = module.weight[0].numel()

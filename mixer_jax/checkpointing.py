@@ -22,8 +22,9 @@ class CheckpointError(RuntimeError):
   """A checkpoint that cannot be used; the message says what to do."""
 
 
-# Regularisation that a resumed run may change without changing the model.
-_NOT_FINGERPRINTED = ('dropout_rate', 'stochastic_depth_rate')
+# Regularisation that a resumed run may change without changing the model,
+# and how its parameters started, which a resumed run no longer uses.
+_NOT_FINGERPRINTED = ('dropout_rate', 'stochastic_depth_rate', 'initialisers')
 
 
 def _model_fingerprint(config):

@@ -29,7 +29,7 @@ and the numbers behind the choice are quoted there and in
 """
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -311,20 +311,23 @@ class DepthwiseConv(nn.Module):
     use_bias: whether to add a per-channel bias.
     dtype: the computation and output dtype, as nn.Conv's `dtype`.
     implementation: 'auto', 'xla', 'shift' or 'dense'; see `depthwise_conv`.
+    kernel_init, bias_init: as nn.Conv's (by default its defaults).
   """
   kernel_size: int
   use_bias: bool = True
   dtype: Any = jnp.float32
   implementation: str = 'auto'
+  kernel_init: Callable[..., Any] = nn.initializers.lecun_normal()
+  bias_init: Callable[..., Any] = nn.initializers.zeros
 
   @nn.compact
   def __call__(self, x):
     channels = x.shape[-1]
     k = self.kernel_size
     check_shapes(x.shape, (k, k, 1, channels))
-    kernel = self.param('kernel', nn.initializers.lecun_normal(),
-                        (k, k, 1, channels), jnp.float32)
-    bias = (self.param('bias', nn.initializers.zeros, (channels,), jnp.float32)
+    kernel = self.param('kernel', self.kernel_init, (k, k, 1, channels),
+                        jnp.float32)
+    bias = (self.param('bias', self.bias_init, (channels,), jnp.float32)
             if self.use_bias else None)
     x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias,
                                               dtype=self.dtype)

@@ -27,6 +27,29 @@ def gelu(x):
 
 STEM_ACTIVATIONS = {'none': None, 'gelu': gelu, 'relu': nn.relu}
 
+# How parameters start: 'flax' is vit_jax's (lecun-normal kernels, zero
+# biases, a zero head); 'pytorch' is torch.nn's defaults, as the seed notebook
+# trained (kernels and biases uniform in +-1/sqrt(fan_in), the head's too).
+INITIALISERS = ('flax', 'pytorch')
+
+
+def kernel_init(initialisers):
+  if initialisers not in INITIALISERS:
+    raise ValueError(f'Unknown initialisers {initialisers!r}; use one of '
+                     f'{INITIALISERS}.')
+  if initialisers == 'pytorch':  # kaiming_uniform(a=sqrt(5)): var 1/(3 fan_in)
+    return nn.initializers.variance_scaling(1 / 3, 'fan_in', 'uniform')
+  return nn.initializers.lecun_normal()
+
+
+def bias_init(initialisers, fan_in):
+  """The bias initialiser of a layer whose kernel has `fan_in` inputs."""
+  if initialisers == 'pytorch':
+    bound = fan_in ** -0.5
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(
+        key, shape, dtype, -bound, bound)
+  return nn.initializers.zeros
+
 
 class MlpBlock(nn.Module):
   """Dense -> GELU -> Dense over the last axis.
@@ -38,14 +61,19 @@ class MlpBlock(nn.Module):
   mlp_dim: int
   dropout_rate: float = 0.0
   dtype: Any = jnp.float32
+  initialisers: str = 'flax'
+
+  def _dense(self, features, fan_in):
+    return nn.Dense(features, dot_general=mixed_precision.dot_general(
+        self.dtype), kernel_init=kernel_init(self.initialisers),
+                    bias_init=bias_init(self.initialisers, fan_in))
 
   @nn.compact
   def __call__(self, x, *, deterministic=True):
-    dot_general = mixed_precision.dot_general(self.dtype)
-    y = nn.Dense(self.mlp_dim, dot_general=dot_general)(x)
+    y = self._dense(self.mlp_dim, x.shape[-1])(x)
     y = gelu(y)
     y = nn.Dropout(self.dropout_rate)(y, deterministic=deterministic)
-    y = nn.Dense(x.shape[-1], dot_general=dot_general)(y)
+    y = self._dense(x.shape[-1], self.mlp_dim)(y)
     return nn.Dropout(self.dropout_rate)(y, deterministic=deterministic)
 
 
@@ -62,6 +90,7 @@ class MixerBlock(nn.Module):
   drop_path_rate: float = 0.0
   token_conv_kernel_size: int = 0
   dtype: Any = jnp.float32
+  initialisers: str = 'flax'
 
   def _drop_path(self, y, train):
     """Per-example stochastic depth: drops the whole residual branch."""
@@ -78,18 +107,23 @@ class MixerBlock(nn.Module):
     """x: [N, tokens, C]; `grid`: the tokens' (H, W), for `token_conv`."""
     if self.token_conv_kernel_size:
       n, _, c = x.shape
-      y = depthwise.DepthwiseConv(self.token_conv_kernel_size,
-                                  name='token_conv')(x.reshape(n, *grid, c))
+      k = self.token_conv_kernel_size
+      y = depthwise.DepthwiseConv(
+          k, kernel_init=kernel_init(self.initialisers),
+          bias_init=bias_init(self.initialisers, k * k),
+          name='token_conv')(x.reshape(n, *grid, c))
       x = x + y.reshape(x.shape)
     y = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON)(x)
     y = jnp.swapaxes(y, 1, 2)
     y = MlpBlock(self.tokens_mlp_dim, self.dropout_rate, self.dtype,
-                 name='token_mixing')(y, deterministic=not train)
+                 self.initialisers, name='token_mixing')(
+                     y, deterministic=not train)
     y = jnp.swapaxes(y, 1, 2)
     x = x + self._drop_path(y, train)
     y = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON)(x)
     y = MlpBlock(self.channels_mlp_dim, self.dropout_rate, self.dtype,
-                 name='channel_mixing')(y, deterministic=not train)
+                 self.initialisers, name='channel_mixing')(
+                     y, deterministic=not train)
     return x + self._drop_path(y, train)
 
 
@@ -158,6 +192,7 @@ class LocalityBlock(nn.Module):
   use_bias: bool = True
   batch_norm_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
+  initialisers: str = 'flax'
 
   def _norm_and_activation(self, y, train, mask):
     if self.norm == 'layernorm':
@@ -174,13 +209,17 @@ class LocalityBlock(nn.Module):
     y = x
     if self.type == 'dwsep':
       # Multiply-adds, not a matrix product: float32 (see depthwise).
-      y = depthwise.DepthwiseConv(self.kernel_size, use_bias=self.use_bias,
-                                  name='depthwise')(y)
+      k = self.kernel_size
+      y = depthwise.DepthwiseConv(
+          k, use_bias=self.use_bias, kernel_init=kernel_init(self.initialisers),
+          bias_init=bias_init(self.initialisers, k * k), name='depthwise')(y)
       if self.placement == 'between':
         y = self._norm_and_activation(y, train, mask)
     y = nn.Conv(channels, (1, 1), use_bias=self.use_bias,
                 conv_general_dilated=mixed_precision.conv_general_dilated(
-                    self.dtype), name='pointwise')(y)
+                    self.dtype), kernel_init=kernel_init(self.initialisers),
+                bias_init=bias_init(self.initialisers, channels),
+                name='pointwise')(y)
     if self.placement == 'after' or self.type == 'pointwise':
       y = self._norm_and_activation(y, train, mask)
     return x + y if self.residual else y
@@ -221,6 +260,7 @@ class MlpMixer(nn.Module):
   token_conv_kernel_size: int = 0
   batch_norm_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
+  initialisers: str = 'flax'
   model_name: Optional[str] = None
 
   def _locality(self, x, name, train, mask):
@@ -234,7 +274,8 @@ class MlpMixer(nn.Module):
       raise ValueError(f'Unknown stem type {options["type"]!r}; '
                        f'use one of {sorted(LOCALITY_TYPES)}.')
     block = LocalityBlock(**options, batch_norm_axis_name=(
-        self.batch_norm_axis_name), dtype=self.dtype, name=name)
+        self.batch_norm_axis_name), dtype=self.dtype,
+                          initialisers=self.initialisers, name=name)
     return block(x, train=train, mask=mask)
 
   @nn.compact
@@ -246,7 +287,10 @@ class MlpMixer(nn.Module):
     patch_size = tuple(self.patches['size'])
     x = nn.Conv(self.hidden_dim, patch_size, strides=patch_size,
                 conv_general_dilated=mixed_precision.conv_general_dilated(
-                    self.dtype), name='stem')(inputs)
+                    self.dtype), kernel_init=kernel_init(self.initialisers),
+                bias_init=bias_init(self.initialisers, inputs.shape[-1] *
+                                    patch_size[0] * patch_size[1]),
+                name='stem')(inputs)
     if has_locality and stem.get('after_embedding', True):
       x = self._locality(x, 'locality_stem', train, mask)
     n, h, w, c = x.shape
@@ -258,6 +302,7 @@ class MlpMixer(nn.Module):
       x = MixerBlock(self.tokens_mlp_dim, self.channels_mlp_dim,
                      self.dropout_rate, drop_path_rate,
                      self.token_conv_kernel_size, self.dtype,
+                     self.initialisers,
                      name=f'MixerBlock_{i}')(x, train=train, grid=(h, w))
       if every and (i + 1) % every == 0:
         x = self._locality(x.reshape(n, h, w, c),
@@ -267,7 +312,11 @@ class MlpMixer(nn.Module):
                      name='pre_head_layer_norm')(x)
     x = jnp.mean(x, axis=1)
     # Float32 products in the head, so that the logits keep full precision.
-    return nn.Dense(self.num_classes, kernel_init=nn.initializers.zeros,
+    if self.initialisers == 'flax':
+      return nn.Dense(self.num_classes, kernel_init=nn.initializers.zeros,
+                      name='head')(x)
+    return nn.Dense(self.num_classes, kernel_init=kernel_init(
+        self.initialisers), bias_init=bias_init(self.initialisers, c),
                     name='head')(x)
 
 

@@ -22,7 +22,7 @@ def _changes(run, reference):
 
 def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
   runs = _grid('seed.py')
-  assert len(runs) == 57
+  assert len(runs) == 59
   # A and B first, in that order: a sweep stopped early has the central pair.
   assert list(runs)[:2] == ['seed_baseline_cifar10_frac1_seed0',
                             'seed_hybrid_cifar10_frac1_seed0']
@@ -45,6 +45,16 @@ def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
     blockconv = control('seed_baseline_cifar10_blockconv')
     assert blockconv['config'] == 'configs/seed_baseline_cifar10.py'
     assert blockconv['overrides']['model.token_conv_kernel_size'] == 3
+  # A, trained first with this project's initialisers, after B.
+  names = list(runs)
+  for model in ('baseline', 'hybrid'):
+    flax_init = runs[f'seed_{model}_cifar10_flaxinit_frac1_seed0']
+    assert _changes(flax_init, runs[f'seed_{model}_cifar10_frac1_seed0']) == {
+        'model.initialisers': 'flax'}
+    assert names.index(f'seed_{model}_cifar10_flaxinit_frac1_seed0') > (
+        names.index('seed_stem_cifar10_frac1_seed2'))
+  assert config_lib.seed_config('cifar10', 'hybrid').model.initialisers == (
+      'pytorch')
 
 
 def test_seed_grids_published_curves_give_the_seeds_reported_figures():

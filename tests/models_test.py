@@ -395,3 +395,60 @@ def test_analytic_flops_count_every_locality_block():
   per_block = 2 * 64 * (9 * 128 + 128 * 128)  # 8x8 tokens, C = 128.
   assert counts['seed_stem'] - counts['seed_baseline'] == per_block
   assert counts['seed_hybrid'] - counts['seed_baseline'] == 5 * per_block
+
+
+def _seed_hybrid_params(initialisers, **overrides):
+  config = config_lib.seed_config('cifar10', 'hybrid')
+  config_lib.override(config, {'model.initialisers': initialisers,
+                               **overrides})
+  model = models.MlpMixer(num_classes=10, **config.model)
+  variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)),
+                         train=False)
+  return flax.traverse_util.flatten_dict(variables['params'], sep='/')
+
+
+# fan_in of each layer of the seed Mixer (hidden 128, 64 tokens of 4x4x3).
+_FAN_INS = {'stem': 48, 'token_mixing/Dense_0': 64,
+            'token_mixing/Dense_1': 64, 'channel_mixing/Dense_0': 128,
+            'channel_mixing/Dense_1': 256, 'depthwise': 9, 'pointwise': 128,
+            'token_conv': 9, 'head': 128}
+
+
+def test_pytorch_initialisers_draw_every_kernel_and_bias_as_torch_nn():
+  # torch.nn's Linear and Conv2d: kernel and bias uniform in +-1/sqrt(fan_in).
+  params = _seed_hybrid_params('pytorch', **{
+      'model.token_conv_kernel_size': 3, 'model.stem.use_bias': True})
+  checked = set()
+  for name, value in params.items():
+    parent = name.rsplit('/', 1)[0]
+    layer = next((k for k in _FAN_INS
+                  if parent == k or parent.endswith(f'/{k}')), None)
+    if layer is None or name.endswith(('scale', 'norm/bias')):
+      continue  # LayerNorm and BatchNorm start at 1 and 0 in both.
+    bound = _FAN_INS[layer] ** -0.5
+    value = np.asarray(value)
+    assert np.abs(value).max() <= bound, name
+    if value.size >= 64:  # Uniform: near the bound, spread as a uniform.
+      assert np.abs(value).max() > 0.9 * bound, name
+      assert np.std(value) == pytest.approx(bound / 3 ** 0.5, rel=0.2), name
+    checked.add(name.rsplit('/', 1)[-1])
+  assert checked == {'kernel', 'bias'}
+  assert np.abs(params['head/kernel']).max() > 0  # Not zero, as torch's.
+
+
+def test_initialisers_change_the_start_only():
+  flax_params = _seed_hybrid_params('flax')
+  pytorch_params = _seed_hybrid_params('pytorch')
+  # The same tree, so checkpoints load either way; a resumed run ignores it.
+  assert ({k: v.shape for k, v in flax_params.items()} ==
+          {k: v.shape for k, v in pytorch_params.items()})
+  assert not np.any(flax_params['head/kernel'])
+  kernel = 'MixerBlock_0/token_mixing/Dense_0/kernel'
+  # lecun-normal against a uniform with a third of its variance.
+  assert np.std(np.asarray(flax_params[kernel])) == pytest.approx(
+      3 ** 0.5 * np.std(np.asarray(pytorch_params[kernel])), rel=0.2)
+  assert config_lib.INITIALISERS == models.INITIALISERS
+  config = config_lib.seed_config('cifar10', 'hybrid')
+  config.model.initialisers = 'torch'
+  with pytest.raises(config_lib.ConfigError, match='model.initialisers'):
+    config_lib.validate(config)

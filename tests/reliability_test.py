@@ -18,7 +18,7 @@ from mixer_jax import checkpointing
 from mixer_jax import input_pipeline
 from mixer_jax import report
 from mixer_jax import train
-from conftest import REPO, tiny_config
+from conftest import REPO, tiny_config, tiny_seed_config
 
 TINY_RUN = str(REPO / 'tests' / 'tiny_run.py')
 FINAL_STEP = 9
@@ -220,6 +220,22 @@ def test_checkpoint_of_another_model_is_refused_and_kept(uninterrupted,
     checkpoints.restore_latest(template)
   checkpoints.close()
   assert sorted(p.name for p in (tmp_path / 'checkpoints').iterdir()) == before
+
+
+def test_a_checkpoint_resumes_under_other_initialisers(uninterrupted,
+                                                       tmp_path):
+  # They only say how a run starts; checkpoints from before the field existed
+  # (the seed grid's archive) resume too.
+  shutil.copytree(uninterrupted, tmp_path, dirs_exist_ok=True)
+  config = tiny_seed_config(num_train_steps=12, batch_size=24,
+                            **{'model.initialisers': 'pytorch'})
+  checkpoints = checkpointing.Checkpoints(str(tmp_path), config)
+  template = train.create_train_state(
+      config, train.create_model(config),
+      train.create_optimizer(config, lambda _: 1e-3), jax.random.PRNGKey(0))
+  restored = checkpoints.restore_latest(template)
+  checkpoints.close()
+  assert int(restored.step) == FINAL_STEP
 
 
 def test_checkpoints_hold_no_pickles(uninterrupted, monkeypatch):

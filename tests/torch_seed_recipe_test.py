@@ -77,6 +77,7 @@ def test_mixer_jax_initialisers_start_the_torch_model_as_the_jax_one(recipe):
   from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top
   from mixer_jax import train  # pylint: disable=g-import-not-at-top
   config = config_lib.seed_config('cifar10', 'hybrid')
+  config.model.initialisers = 'flax'  # mixer_jax's own; the seed's: PyTorch's.
   params = train.create_model(config).init(
       {'params': jax.random.PRNGKey(0), 'dropout': jax.random.PRNGKey(1)},
       np.zeros((2, 32, 32, 3), np.float32), train=False)['params']
