@@ -46,13 +46,14 @@ from PIL import Image
 from PIL import ImageEnhance
 import torch
 
+from mixer_jax import config_lib
 import torch_peer  # pylint: disable=g-bad-import-order  (this folder)
 
 FLAGS = flags.FLAGS
 
-# The notebook's normalisation, as config_lib.DATASETS['cifar10'].
-MEAN = np.array((0.4914, 0.4822, 0.4465), np.float32)
-STD = np.array((0.2470, 0.2435, 0.2616), np.float32)
+# The notebook's normalisation, which the seed configs use too.
+MEAN, STD = (np.array(v, np.float32)
+             for v in config_lib.DATASETS['cifar10'][2:])
 BATCH_SIZE = 128
 T_MAX = 30  # CosineAnnealingLR(T_max=epochs), stepped per batch as it ran.
 
@@ -221,7 +222,6 @@ def load(split, data_dir):
 def comparison(rows, blocks, mixer_jax_workdir):
   """A Markdown table: each epoch of `rows` beside the notebook's (grids/
   seed.py) and, from its event files, a mixer_jax run's of the same model."""
-  from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top
   from mixer_jax import report  # pylint: disable=g-import-not-at-top
   published = config_lib.load_python_file(os.path.join(
       os.path.dirname(__file__), '..', 'grids', 'seed.py')).REPORT['published']

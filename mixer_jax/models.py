@@ -312,12 +312,10 @@ class MlpMixer(nn.Module):
                      name='pre_head_layer_norm')(x)
     x = jnp.mean(x, axis=1)
     # Float32 products in the head, so that the logits keep full precision.
-    if self.initialisers == 'flax':
-      return nn.Dense(self.num_classes, kernel_init=nn.initializers.zeros,
-                      name='head')(x)
-    return nn.Dense(self.num_classes, kernel_init=kernel_init(
-        self.initialisers), bias_init=bias_init(self.initialisers, c),
-                    name='head')(x)
+    head_init = (nn.initializers.zeros if self.initialisers == 'flax' else
+                 kernel_init(self.initialisers))
+    return nn.Dense(self.num_classes, kernel_init=head_init,
+                    bias_init=bias_init(self.initialisers, c), name='head')(x)
 
 
 LOCALITY_TYPES = ('none', 'dwsep', 'pointwise', 'avgpool')

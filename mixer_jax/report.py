@@ -392,8 +392,9 @@ def epoch_means(points, steps_per_epoch):
 
 
 def against_published_curves(results):
-  """[(run, its epochs, this run − published per epoch, for test accuracy
-  and training loss)] of the runs trained like a published curve."""
+  """[(run, its epochs, this run − published per epoch, its epoch means),
+  each for test accuracy and training loss] of the runs trained like a
+  published curve."""
   published = results.spec.published
   if not published or 'curves' not in published:
     return []
@@ -409,14 +410,14 @@ def against_published_curves(results):
       if epochs:
         compared.append((run, epochs, {
             tag: np.array([ours[tag][e] - curve[tag][e - 1] for e in epochs])
-            for tag in ours}))
+            for tag in ours}, ours))
   return compared
 
 
 def against_published_in_words(results):
   """Each run trained like a published curve against it, epoch by epoch."""
   lines = []
-  for run, epochs, diffs in against_published_curves(results):
+  for run, epochs, diffs, _ in against_published_curves(results):
     accuracy, loss = 100 * diffs['test_accuracy'], diffs['train_loss']
     lines.append(
         f'- {run["model"]}, seed {run["seed"]} ({len(epochs)} epochs): test '
@@ -651,11 +652,11 @@ def plot_against_published(results, colors, out):
               linestyle='--', marker='x', markersize=3,
               label=f'{model}: {published["label"]}')
   labelled = set()
-  for run, _, _ in compared:
+  for run, _, _, epoch_means_of in compared:
     label = None if run['model'] in labelled else f'{run["model"]}: this grid'
     labelled.add(run['model'])
     for ax, tag, scale in zip(axes, ('test_accuracy', 'train_loss'), (100, 1)):
-      means = epoch_means(run['scalars'][tag], published['steps_per_epoch'])
+      means = epoch_means_of[tag]
       ax.plot(list(means), [scale * v for v in means.values()],
               color=colors[run['model']], alpha=0.8, label=label)
   axes[0].set(title='test accuracy (%) after each epoch', xlabel='epoch')

@@ -236,7 +236,8 @@ def test_published_curves_give_their_rows_and_an_epoch_by_epoch_comparison(
   # Rows: the last epoch, the best and the last epoch's training loss.
   assert _table(results)['hybrid_cifar10: published', '1', '3 epochs'][7:11] \
       == ['60.00', '70.00', '', '0.75']
-  [(compared, epochs, differences)] = report.against_published_curves(results)
+  [(compared, epochs, differences, _)] = report.against_published_curves(
+      results)
   assert compared is run and epochs == [1, 2, 3]
   np.testing.assert_allclose(differences['test_accuracy'], [-0.05, -0.04,
                                                             -0.02])
