@@ -15,6 +15,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from mixer_jax import checkpointing
+from mixer_jax import config_lib
 from mixer_jax import input_pipeline
 from mixer_jax import report
 from mixer_jax import train
@@ -227,8 +228,10 @@ def test_a_checkpoint_resumes_under_other_initialisers(uninterrupted,
   # They only say how a run starts; checkpoints from before the field existed
   # (the seed grid's archive) resume too.
   shutil.copytree(uninterrupted, tmp_path, dirs_exist_ok=True)
+  made_with = tiny_seed_config().model.initialisers
+  other = next(i for i in config_lib.INITIALISERS if i != made_with)
   config = tiny_seed_config(num_train_steps=12, batch_size=24,
-                            **{'model.initialisers': 'pytorch'})
+                            **{'model.initialisers': other})
   checkpoints = checkpointing.Checkpoints(str(tmp_path), config)
   template = train.create_train_state(
       config, train.create_model(config),
