@@ -4,8 +4,9 @@ It mirrors `mixer_jax.models.MlpMixer` layer for layer, so the parameter counts
 match exactly (1,132,170 for the nano baseline, 1,149,962 with its 3x3
 depthwise-separable stem; the seed's baseline and hybrid are
 `config_lib.seed_config`'s models), but is written the way a PyTorch user would
-write it: NCHW, `torch.nn` modules and PyTorch's default initialisers (only the
-head is zero-initialised, as in the JAX model). It runs eagerly in float32,
+write it: NCHW, `torch.nn` modules and PyTorch's default initialisers (the
+head is zero-initialised, as in the JAX model under `model.initialisers='flax'`,
+unless `zero_head=False`, as under 'pytorch'). It runs eagerly in float32,
 eagerly under bfloat16 autocast, or through `torch.compile` (`PRECISIONS`).
 
   python benchmarks/torch_peer.py --batch_sizes=128,512 --steps=20

@@ -137,18 +137,19 @@ def _train(run, workdir, common_overrides):
   metrics = train.train_and_evaluate(config, workdir)
   return {'name': run['name'], 'config': run['config'],
           'overrides': run['overrides'], 'eval': metrics,
-          'num_params': _num_params(config),
+          'num_params': num_params(config),
           'gflops': flops.forward_flops(config.model, config.image_size,
                                         config.num_classes) / 1e9,
           'finished': datetime.date.today().isoformat(),
           'machine': _machine()}
 
 
-def _num_params(config):
+def num_params(config):
+  """Trainable parameters: BatchNorm's running statistics are not counted."""
   shapes = jax.eval_shape(lambda: train.create_model(config).init(
       jax.random.PRNGKey(0),
       jnp.zeros((1, config.image_size, config.image_size, 3)), train=False))
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes['params']))
 
 
 def cpu_description(cpuinfo_path='/proc/cpuinfo'):

@@ -48,6 +48,16 @@ def test_committed_grid_is_complete_and_paired():
              for r in runs)
 
 
+@pytest.mark.parametrize('config_file,trainable', [
+    ('seed_baseline_cifar10.py', 605_834),
+    ('seed_hybrid_cifar10.py', 694_794),  # + 5 x 2 x 128 BatchNorm statistics
+])
+def test_a_runs_parameter_count_leaves_out_batchnorm_statistics(
+    config_file, trainable):
+  config = config_lib.load_config_file(str(REPO / 'configs' / config_file))
+  assert sweep.num_params(config) == trainable
+
+
 def test_sweep_runs_each_run_once_and_skips_finished_ones(
     tmp_path, mock_tfds, monkeypatch):
   grid_file = tmp_path / 'grid.py'
