@@ -59,6 +59,14 @@ class Preempted(Exception):
 # the results are bit for bit the same (docs/BENCHMARKS.md, "Page faults").
 HUGE_PAGES_TUNABLE = 'glibc.malloc.hugetlb=1'
 
+# JAX dispatches steps asynchronously and, until something waits for a
+# result, queues them without bound: the loop ran 30-40 one-second steps ahead
+# of the CPU between two logs, so a SIGTERM waited for all of them before its
+# checkpoint (80 s on a shared core, benchmarks/preemption_latency.py), past a
+# cloud's 30-s notice, and progress reports counted unfinished steps. Two in
+# flight keep the device as busy.
+MAX_STEPS_IN_FLIGHT = 2
+
 
 def warn_without_huge_pages():
   """On a Linux CPU run that leaves glibc's hugetlb tunable unset, says how
@@ -456,6 +464,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     for step in range(start_step + 1, num_train_steps + 1):
       state, update = p_train_step(state, next(batches), train_key)
       metric_updates.append(update)
+      if len(metric_updates) > MAX_STEPS_IN_FLIGHT:
+        jax.block_until_ready(metric_updates[-MAX_STEPS_IN_FLIGHT - 1])
       report_progress(step)
       last = step == num_train_steps
 

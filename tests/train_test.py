@@ -8,9 +8,11 @@ import subprocess
 import sys
 from unittest import mock
 
+from clu import periodic_actions
 import flax
 from flax import jax_utils
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -296,6 +298,49 @@ def test_pmap_over_2_and_8_devices_matches_1_device():
   assert [runs[c]['refusal'] for c in (1, 2)] == [None, None]
   assert 'batch_size=12 does not divide evenly over 8 devices' in (
       runs[8]['refusal'])
+
+
+def test_the_loop_runs_at_most_two_steps_ahead_of_the_device(
+    tmp_path, mock_tfds, monkeypatch):
+  # Each step is made slow on the device (a chain of matmuls that its step
+  # counter depends on) and its dispatch stays fast: unbounded, the loop
+  # would queue most of the 12 steps before the final log syncs it.
+  def slow_train_step(state, batch, rng, **kwargs):
+    x = jax.lax.fori_loop(
+        0, 100, lambda _, x: jnp.tanh(x @ x), jnp.full((256, 256), 0.01))
+    never = (x.sum() > 1e30).astype(state.step.dtype)  # |tanh| <= 1
+    return train_step(state.replace(step=state.step + never), batch, rng,
+                      **kwargs)
+
+  def recording_pmap(fun, **kwargs):
+    compiled = pmap(fun, **kwargs)
+    if fun.func is not slow_train_step:
+      return compiled
+
+    def step(*args):
+      new_state, update = compiled(*args)
+      updates.append(update)
+      return new_state, update
+    return step
+
+  def recorded_report(self, step, **kwargs):
+    in_flight.append(sum(not jax.tree.leaves(u)[0].is_ready()
+                         for u in updates))
+    return report_progress(self, step, **kwargs)
+
+  train_step, pmap = train.train_step, jax.pmap
+  report_progress = periodic_actions.ReportProgress.__call__
+  updates, in_flight = [], []
+  monkeypatch.setattr(train, 'train_step', slow_train_step)
+  monkeypatch.setattr(jax, 'pmap', recording_pmap)
+  monkeypatch.setattr(periodic_actions.ReportProgress, '__call__',
+                      recorded_report)
+  config = tiny_config(num_train_steps=12, log_every_steps=100,
+                       eval_every_steps=100, checkpoint_every_steps=100)
+  with mock_tfds(num_examples=70):
+    _train(config, tmp_path)
+  assert len(in_flight) == 12
+  assert max(in_flight) <= train.MAX_STEPS_IN_FLIGHT, in_flight
 
 
 def test_no_recompilation_after_the_first_step(tmp_path, mock_tfds):
