@@ -12,7 +12,7 @@ r"""What bounding the steps in flight (train.MAX_STEPS_IN_FLIGHT) costs and buys
     --train_seconds after its first progress report and is sent SIGTERM; the
     seconds until it has saved its checkpoint and exited. A cloud preemption
     notice gives about 30 s (Compute Engine).
-With --cpu, both run pinned to that core (taskset), as a sweep worker runs.
+With --cpu, both run pinned to that core, as a sweep worker runs under taskset.
 """
 
 import os
@@ -36,7 +36,7 @@ import run  # pylint: disable=g-import-not-at-top  # Also --steps, --rounds.
 FLAGS = flags.FLAGS
 flags.DEFINE_string('config', 'configs/seed_hybrid_cifar10.py', 'The config.')
 flags.DEFINE_string('tfds_data_dir', None, 'A prepared tfds data dir.')
-flags.DEFINE_integer('cpu', None, 'Pin to this core (taskset).')
+flags.DEFINE_integer('cpu', None, 'Pin to this core, as taskset does.')
 flags.DEFINE_float('train_seconds', 120, '(2): training time before SIGTERM.')
 flags.mark_flag_as_required('tfds_data_dir')
 
@@ -44,13 +44,13 @@ _PROGRESS = re.compile(r'\[\d+\] steps_per_sec=')
 _STOPPED = re.compile(r'Stopped by SIGTERM .* after step (\d+)')
 
 
-def seconds_per_step(one_step, steps, max_in_flight):
+def seconds_per_step(one_step, steps, bounded):
   start = time.perf_counter()
   updates = []
   for _ in range(steps):
     updates.append(one_step())
-    if max_in_flight and len(updates) > max_in_flight:
-      jax.block_until_ready(updates[-max_in_flight - 1])
+    if bounded:
+      train.bound_steps_in_flight(updates)
   jax.block_until_ready(updates)
   return (time.perf_counter() - start) / steps
 
@@ -61,9 +61,8 @@ def step_cost():
   jax.block_until_ready([one_step() for _ in range(3)])  # Warm up.
   times = {'bounded': [], 'unbounded': []}
   for _ in range(FLAGS.rounds):
-    times['bounded'].append(seconds_per_step(
-        one_step, FLAGS.steps, train.MAX_STEPS_IN_FLIGHT))
-    times['unbounded'].append(seconds_per_step(one_step, FLAGS.steps, None))
+    times['bounded'].append(seconds_per_step(one_step, FLAGS.steps, True))
+    times['unbounded'].append(seconds_per_step(one_step, FLAGS.steps, False))
   bounded, unbounded = (statistics.median(times[k])
                         for k in ('bounded', 'unbounded'))
   print(f'{FLAGS.config}, batch {config.batch_size}: {bounded:.3f} s a step '

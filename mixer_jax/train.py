@@ -62,10 +62,17 @@ HUGE_PAGES_TUNABLE = 'glibc.malloc.hugetlb=1'
 # JAX dispatches steps asynchronously and, until something waits for a
 # result, queues them without bound: the loop ran 30-40 one-second steps ahead
 # of the CPU between two logs, so a SIGTERM waited for all of them before its
-# checkpoint (80 s on a shared core, benchmarks/preemption_latency.py), past a
+# checkpoint (80 s on a shared core, benchmarks/steps_in_flight.py), past a
 # cloud's 30-s notice, and progress reports counted unfinished steps. Two in
 # flight keep the device as busy.
 MAX_STEPS_IN_FLIGHT = 2
+
+
+def bound_steps_in_flight(updates):
+  """Waits until at most MAX_STEPS_IN_FLIGHT of `updates` (an output of each
+  dispatched step, oldest first) are unfinished."""
+  if len(updates) > MAX_STEPS_IN_FLIGHT:
+    jax.block_until_ready(updates[-MAX_STEPS_IN_FLIGHT - 1])
 
 
 def warn_without_huge_pages():
@@ -464,8 +471,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     for step in range(start_step + 1, num_train_steps + 1):
       state, update = p_train_step(state, next(batches), train_key)
       metric_updates.append(update)
-      if len(metric_updates) > MAX_STEPS_IN_FLIGHT:
-        jax.block_until_ready(metric_updates[-MAX_STEPS_IN_FLIGHT - 1])
+      bound_steps_in_flight(metric_updates)
       report_progress(step)
       last = step == num_train_steps
 
