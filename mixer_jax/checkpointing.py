@@ -1,4 +1,8 @@
-"""Orbax checkpoints of the train state: the last N, plus the best by accuracy.
+"""Orbax checkpoints: the last N train states, plus the best model by accuracy.
+
+The latest checkpoints hold the whole train state, to resume from; the best
+one holds only what evaluation needs, the model's variables (parameters and
+BatchNorm's statistics): a third of the size, without the optimizer's moments.
 
 Checkpoints hold arrays and JSON only (no pickled code). Each one records the
 model config it was made with, so that a workdir of another model is refused
@@ -48,7 +52,8 @@ def quiet_orbax_logs():
 
 
 class Checkpoints:
-  """Saves and restores host-side (unreplicated) train states in `workdir`."""
+  """Saves and restores host-side (unreplicated) train states in `workdir`,
+  and the best model's variables."""
 
   def __init__(self, workdir, config):
     workdir = os.path.abspath(workdir)  # orbax's async writes need it.
@@ -64,21 +69,42 @@ class Checkpoints:
             max_to_keep=1, create=True, best_fn=lambda m: m['accuracy'],
             best_mode='max'))
 
-  def _args(self, state):
-    return ocp.args.Composite(
-        state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
-        model=ocp.args.JsonSave(self._fingerprint))
-
   def save(self, state, step):
     with self._writing(self.latest):
       self._await_other_saves(self.latest)
-      self.latest.save(step, args=self._args(state))
+      self.latest.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
+          model=ocp.args.JsonSave(self._fingerprint)))
 
   def save_if_best(self, state, step, accuracy):
     with self._writing(self.best):
       self._await_other_saves(self.best)
-      self.best.save(step, args=self._args(state),
+      variables = {'params': state.params, 'batch_stats': state.batch_stats}
+      self.best.save(step, args=ocp.args.Composite(
+          variables=ocp.args.StandardSave(variables),
+          model=ocp.args.JsonSave(self._fingerprint)),
                      metrics={'accuracy': float(accuracy)})
+
+  def restore_best(self):
+    """(step, variables for `model.apply`) of the best checkpoint, or None."""
+    step = self.best.best_step()
+    if step is None:
+      return None
+    if not os.path.isdir(os.path.join(self.best.directory, str(step),
+                                      'variables')):
+      raise CheckpointError(
+          f'The best checkpoint in {self.best.directory} (step {step}) is in '
+          f'the format before 2026-11-30, the whole train state; restore its '
+          f'"state" item with orbax, and take "params" and "batch_stats".')
+    restored = self.best.restore(step, args=ocp.args.Composite(
+        variables=ocp.args.StandardRestore(),
+        model=ocp.args.JsonRestore()))
+    if restored['model'] != self._fingerprint:
+      raise CheckpointError(
+          f'{self.best.directory} holds a checkpoint of another model '
+          f'({_describe(restored["model"])}); this config is for '
+          f'{_describe(self._fingerprint)}. Use the config that trained it.')
+    return step, restored['variables']
 
   def _await_other_saves(self, manager):
     """Lets the other manager's save finish before `manager` starts one.

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import flax
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -34,14 +35,18 @@ def _tiny_run(workdir, kill_at=None, *flags, timeout=None):
                         timeout=timeout)
 
 
-def _saved(workdir, step, kind='checkpoints'):
+def _flat(tree):
+  return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in
+          jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _saved(workdir, step):
   """A saved train state as a flat {path: array}, straight from orbax."""
-  manager = ocp.CheckpointManager(os.path.join(workdir, kind))
+  manager = ocp.CheckpointManager(os.path.join(workdir, 'checkpoints'))
   restored = manager.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore()))['state']
   manager.close()
-  return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in
-          jax.tree_util.tree_flatten_with_path(restored)[0]}
+  return _flat(restored)
 
 
 def _assert_bitwise_equal(a, b):
@@ -207,15 +212,19 @@ def test_a_multi_device_run_with_periodic_saves_evaluates_to_the_end(
       4, 6, 8]
 
 
+def _train_state(config, seed=0):
+  return train.create_train_state(
+      config, train.create_model(config),
+      train.create_optimizer(config, lambda _: 1e-3), jax.random.PRNGKey(seed))
+
+
 def test_checkpoint_of_another_model_is_refused_and_kept(uninterrupted,
                                                          tmp_path):
   shutil.copytree(uninterrupted, tmp_path, dirs_exist_ok=True)
   before = sorted(p.name for p in (tmp_path / 'checkpoints').iterdir())
   config = tiny_config(num_train_steps=12, **{'model.hidden_dim': 32})
   checkpoints = checkpointing.Checkpoints(str(tmp_path), config)
-  template = train.create_train_state(
-      config, train.create_model(config),
-      train.create_optimizer(config, lambda _: 1e-3), jax.random.PRNGKey(0))
+  template = _train_state(config)
   with pytest.raises(checkpointing.CheckpointError,
                      match='holds checkpoints of another model'):
     checkpoints.restore_latest(template)
@@ -233,12 +242,59 @@ def test_a_checkpoint_resumes_under_other_initialisers(uninterrupted,
   config = tiny_seed_config(num_train_steps=12, batch_size=24,
                             **{'model.initialisers': other})
   checkpoints = checkpointing.Checkpoints(str(tmp_path), config)
-  template = train.create_train_state(
-      config, train.create_model(config),
-      train.create_optimizer(config, lambda _: 1e-3), jax.random.PRNGKey(0))
+  template = _train_state(config)
   restored = checkpoints.restore_latest(template)
   checkpoints.close()
   assert int(restored.step) == FINAL_STEP
+
+
+def test_the_best_checkpoint_holds_the_best_steps_model_variables(tmp_path):
+  config = tiny_seed_config()
+  checkpoints = checkpointing.Checkpoints(str(tmp_path), config)
+  states = {step: _train_state(config, seed=step) for step in (1, 2, 3)}
+  for step, accuracy in ((1, 0.4), (2, 0.6), (3, 0.5)):
+    checkpoints.save_if_best(states[step], step, accuracy)
+  checkpoints.wait_until_finished()
+  step, variables = checkpoints.restore_best()
+  checkpoints.close()
+  assert step == 2
+  # Without the optimizer's moments: the best model is for evaluation.
+  assert sorted(variables) == ['batch_stats', 'params']
+  assert variables['batch_stats']
+  _assert_bitwise_equal(_flat(variables), _flat(
+      {'params': states[2].params, 'batch_stats': states[2].batch_stats}))
+
+
+def test_a_best_checkpoint_of_another_model_is_refused(tmp_path):
+  config = tiny_seed_config()
+  checkpoints = checkpointing.Checkpoints(str(tmp_path), config)
+  checkpoints.save_if_best(_train_state(config), 1, 0.5)
+  checkpoints.close()
+  other = checkpointing.Checkpoints(
+      str(tmp_path), tiny_seed_config(**{'model.hidden_dim': 32}))
+  with pytest.raises(checkpointing.CheckpointError,
+                     match='holds a checkpoint of another model'):
+    other.restore_best()
+  other.close()
+
+
+def test_a_best_checkpoint_of_the_old_format_gets_a_way_to_read_it(tmp_path):
+  # Before 2026-11-30 the best checkpoint held the whole train state.
+  config = tiny_seed_config()
+  old = ocp.CheckpointManager(
+      tmp_path / 'best', options=ocp.CheckpointManagerOptions(
+          best_fn=lambda m: m['accuracy'], best_mode='max', create=True))
+  old.save(1, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(
+          flax.serialization.to_state_dict(_train_state(config))),
+      model=ocp.args.JsonSave(checkpointing._model_fingerprint(config))),
+           metrics={'accuracy': 0.5})
+  old.close()
+  checkpoints = checkpointing.Checkpoints(str(tmp_path), config)
+  with pytest.raises(checkpointing.CheckpointError,
+                     match='format before 2026-11-30.*"state" item'):
+    checkpoints.restore_best()
+  checkpoints.close()
 
 
 def test_checkpoints_hold_no_pickles(uninterrupted, monkeypatch):
