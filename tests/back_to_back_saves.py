@@ -14,12 +14,20 @@ import random
 import sys
 import time
 
+import flax
 import jax
 import ml_collections
 import numpy as np
 
 from mixer_jax import checkpointing
 from mixer_jax import distributed
+
+
+@flax.struct.dataclass
+class _State:
+  """What the managers read of a train state: all of it, or the model."""
+  params: dict
+  batch_stats: dict
 
 
 def main(workdir, num_saves, coordinator, num_processes, process_id):
@@ -29,7 +37,8 @@ def main(workdir, num_saves, coordinator, num_processes, process_id):
       'model': {'model_name': 'tiny', 'stem': {'type': 'none'}},
       'num_classes': 10, 'keep_checkpoints': 3})
   checkpoints = checkpointing.Checkpoints(workdir, config)
-  state = {'w': np.zeros((64, 64), np.float32)}
+  state = _State(params={'w': np.zeros((64, 64), np.float32)},
+                 batch_stats={})
   for step in range(1, int(num_saves) + 1):
     checkpoints.save(state, step)
     if jax.process_index() == 1:
