@@ -96,15 +96,15 @@ class Checkpoints:
           f'The best checkpoint in {self.best.directory} (step {step}) is in '
           f'the format before 2026-11-30, the whole train state; restore its '
           f'"state" item with orbax, and take "params" and "batch_stats".')
-    restored = self.best.restore(step, args=ocp.args.Composite(
-        variables=ocp.args.StandardRestore(),
-        model=ocp.args.JsonRestore()))
-    if restored['model'] != self._fingerprint:
+    saved_model = self.best.restore(step, args=ocp.args.Composite(
+        model=ocp.args.JsonRestore()))['model']
+    if saved_model != self._fingerprint:
       raise CheckpointError(
           f'{self.best.directory} holds a checkpoint of another model '
-          f'({_describe(restored["model"])}); this config is for '
+          f'({_describe(saved_model)}); this config is for '
           f'{_describe(self._fingerprint)}. Use the config that trained it.')
-    return step, restored['variables']
+    return step, self.best.restore(step, args=ocp.args.Composite(
+        variables=ocp.args.StandardRestore()))['variables']
 
   def _await_other_saves(self, manager):
     """Lets the other manager's save finish before `manager` starts one.
