@@ -238,10 +238,16 @@ def paired_difference(model_acc, reference_acc):
   return diffs.mean(), diffs.mean() - half, diffs.mean() + half, len(diffs)
 
 
-def training_length(run):
-  """'40 epochs' or '2 steps', from the run's config file and overrides."""
+def run_config(run):
+  """The run's config: its config file with its overrides."""
   config = config_lib.load_config_file(run['config'])
   config_lib.override(config, run['overrides'])
+  return config
+
+
+def training_length(run):
+  """'40 epochs' or '2 steps', from the run's config."""
+  config = run_config(run)
   if config.num_train_steps != -1:
     return f'{config.num_train_steps} steps'
   return f'{config.num_epochs:g} epochs'
@@ -337,8 +343,17 @@ def _points(paired):
 
 
 def final_train_loss(run):
-  """The training loss logged last: its mean over the last logging interval."""
-  return run['scalars']['train_loss'][-1][1]
+  """The training loss's mean over the run's last epoch, as published figures
+  give it: the mean of the logging intervals that end in that epoch, as in
+  `epoch_means`. The last interval alone where it is longer than an epoch,
+  or where the run is counted in steps."""
+  points = run['scalars']['train_loss']
+  config = run_config(run)
+  if config.num_train_steps != -1:
+    return points[-1][1]
+  last_step = points[-1][0]
+  last_epoch_start = last_step - last_step / config.num_epochs
+  return np.mean([value for step, value in points if step > last_epoch_start])
 
 
 _COLUMNS = ('model', 'train fraction', 'length', 'n seeds', 'parameters',
@@ -766,10 +781,12 @@ Final: after the last epoch. Best: the highest test accuracy over the run's
 evaluations, which peeks at the test set and is optimistic. Train − test gap:
 accuracy on 2,000 of the run's own training images without augmentation,
 minus test accuracy, at the end (higher: more overfitting). Final train loss:
-the training loss logged at the last step, averaged over its logging interval
-(augmented batches). − baseline, − hybrid: the model's final test accuracy
-minus its baseline's or hybrid's, trained alike, paired by seed: the same
-training subset and data order for both models.
+the last epoch's mean training loss on augmented batches, as published runs
+give it (here: the mean of the logging intervals that end in that epoch, or
+the last interval where one is longer than an epoch). − baseline, − hybrid:
+the model's final test accuracy minus its baseline's or hybrid's, trained
+alike, paired by seed: the same training subset and data order for both
+models.
 {published}
 {results_table(results)}
 ## Figures
