@@ -75,7 +75,9 @@ set training settings in the grid, not with the sweep's --set.
 """
 
 import collections
+import copy
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -238,11 +240,17 @@ def paired_difference(model_acc, reference_acc):
   return diffs.mean(), diffs.mean() - half, diffs.mean() + half, len(diffs)
 
 
+@functools.lru_cache(maxsize=None)
+def _config_file(path):
+  """A config file's config, read once per report: the groups and the table
+  both ask for each run's. Copy before changing it: it is shared."""
+  return config_lib.load_config_file(path)
+
+
 def run_config(run):
   """The run's config: its config file with its overrides."""
-  config = config_lib.load_config_file(run['config'])
-  config_lib.override(config, run['overrides'])
-  return config
+  config = copy.deepcopy(_config_file(run['config']))
+  return config_lib.override(config, run['overrides'])
 
 
 def training_length(run):
@@ -351,9 +359,8 @@ def final_train_loss(run):
   config = run_config(run)
   if config.num_train_steps != -1:
     return points[-1][1]
-  last_step = points[-1][0]
-  last_epoch_start = last_step - last_step / config.num_epochs
-  return np.mean([value for step, value in points if step > last_epoch_start])
+  means = epoch_means(points, points[-1][0] / config.num_epochs)
+  return means[max(means)]
 
 
 _COLUMNS = ('model', 'train fraction', 'length', 'n seeds', 'parameters',

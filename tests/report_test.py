@@ -224,19 +224,19 @@ def test_an_epochs_logged_values_are_those_up_to_its_last_step():
 
 def test_the_final_train_loss_is_the_last_epochs_mean_as_published():
   logged = [(5, 1.8), (10, 1.6), (15, 1.2), (20, 1.0), (25, 0.8), (30, 0.7)]
-  run = lambda seed, overrides: {
-      **_run('hybrid_cifar10', seed, 0.6, fraction=1.0),
+  run = lambda overrides: {
+      **_run('hybrid_cifar10', 0, 0.6, fraction=1.0),
       'overrides': overrides, 'scalars': {
           'train_loss': logged, 'test_accuracy': [(30, 0.6)]}}
   # 3 epochs of 10 steps: the intervals ending at steps 25 and 30.
-  assert report.final_train_loss(run(0, {'num_epochs': 3.0})) == 0.75
-  assert _table(_results([run(0, {'num_epochs': 3.0})]))[
+  assert report.final_train_loss(run({'num_epochs': 3.0})) == 0.75
+  assert _table(_results([run({'num_epochs': 3.0})]))[
       'hybrid_cifar10', '1', '3 epochs'][10] == '0.750'
   # Epochs of 1 step, shorter than the logging interval: the last interval.
-  assert report.final_train_loss(run(0, {'num_epochs': 30.0})) == 0.7
+  assert report.final_train_loss(run({'num_epochs': 30.0})) == 0.7
   # Counted in steps, with no epochs: the last interval.
   assert report.final_train_loss(
-      run(0, {'num_epochs': 3.0, 'num_train_steps': 30})) == 0.7
+      run({'num_epochs': 3.0, 'num_train_steps': 30})) == 0.7
 
 
 def test_published_curves_give_their_rows_and_an_epoch_by_epoch_comparison(
