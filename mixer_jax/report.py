@@ -241,15 +241,17 @@ def paired_difference(model_acc, reference_acc):
 
 
 @functools.lru_cache(maxsize=None)
-def _config_file(path):
-  """A config file's config, read once per report: the groups and the table
+def _config_file(absolute_path):
+  """A config file's config, read once per process: the groups and the table
   both ask for each run's. Copy before changing it: it is shared."""
-  return config_lib.load_config_file(path)
+  return config_lib.load_config_file(absolute_path)
 
 
 def run_config(run):
   """The run's config: its config file with its overrides."""
-  config = copy.deepcopy(_config_file(run['config']))
+  # Absolute: runs record paths from the repository root, and a cached
+  # relative path would outlive a change of directory.
+  config = copy.deepcopy(_config_file(os.path.abspath(run['config'])))
   return config_lib.override(config, run['overrides'])
 
 
@@ -352,9 +354,9 @@ def _points(paired):
 
 def final_train_loss(run):
   """The training loss's mean over the run's last epoch, as published figures
-  give it: the mean of the logging intervals that end in that epoch, as in
-  `epoch_means`. The last interval alone where it is longer than an epoch,
-  or where the run is counted in steps."""
+  give it: `epoch_means` at the last epoch, so the last interval alone where
+  it is longer than an epoch. The last interval where the run is counted in
+  steps."""
   points = run['scalars']['train_loss']
   config = run_config(run)
   if config.num_train_steps != -1:
