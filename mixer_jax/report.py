@@ -213,6 +213,11 @@ def load_reference_runs(spec):
   return [r for r in runs if r['model'] in (other['baseline'], other['hybrid'])]
 
 
+def of_train(fraction):
+  """A training fraction in words: 'all of train', '10% of train'."""
+  return 'all of train' if fraction == 1 else f'{100 * fraction:g}% of train'
+
+
 def _std(values):
   """The sample standard deviation over seeds; 0 for one seed."""
   return np.std(values, ddof=1) if len(values) > 1 else 0.0
@@ -515,7 +520,7 @@ def differences_in_words(results):
                     f'paired seeds (the interval {excludes_zero} zero)')
       # The seed's own claim is in best-epoch accuracy.
       best = results.paired(key, reference, best_test_accuracy)
-      lines.append(f'- {fraction:g} of train, {length}: {model} − '
+      lines.append(f'- {of_train(fraction)}, {length}: {model} − '
                    f'{results.label(reference)} = {100 * mean:+.2f} points of '
                    f'final test accuracy, {interval}; best epoch: '
                    f'{_points(best)}.')
@@ -578,7 +583,7 @@ def plot_loss_curves(results, colors, out):
               label=label)
   for ax, title in zip(axes, ('training loss (augmented batches)',
                               eval_loss.replace('_', ' '))):
-    ax.set(title=f'{title}, {fraction:g} of train', xlabel='step')
+    ax.set(title=f'{title}, {of_train(fraction)}', xlabel='step')
     ax.legend()
   fig.suptitle('CIFAR-10 (JPEG copy), one line per seed')
   return _save(fig, out, 'loss_curves.png')
@@ -654,7 +659,7 @@ def plot_controls(results, colors, out):
   ax.axvline(0, color='black', linewidth=0.8)
   ax.set(xlabel='final test accuracy − baseline (points), paired by seed\n'
                 'error bars: 95% t interval, none with n=1',
-         title=f'{results.spec.controls_fraction:g} of train, '
+         title=f'{of_train(results.spec.controls_fraction)}, '
                f'CIFAR-10 (JPEG copy)')
   return _save(fig, out, 'controls.png')
 
@@ -688,7 +693,7 @@ def plot_against_published(results, colors, out):
               xlabel='epoch')
   for ax in axes:
     ax.legend(fontsize=7)
-  fig.suptitle(f'{published["fraction"]:g} of train, {published["length"]}: '
+  fig.suptitle(f'{of_train(published["fraction"])}, {published["length"]}: '
                f'this grid on CIFAR-10 (JPEG copy), one line per seed')
   return _save(fig, out, 'fidelity.png')
 
@@ -748,8 +753,8 @@ def results_markdown(results, grid_file, grid_names, figures, conclusion):
   curves = ''
   if spec.published and 'curves' in spec.published:
     curves_intro = (
-        f"This grid's runs of {', '.join(spec.published['curves'])} at "
-        f"{spec.published['fraction']:g} of train, "
+        f"This grid's runs of {', '.join(spec.published['curves'])} on "
+        f"{of_train(spec.published['fraction'])}, "
         f"{spec.published['length']}, against {spec.published['label']}: "
         f"test accuracy after each epoch, and the epoch's mean training loss "
         f"(here: the mean of the logging intervals that end in it).")

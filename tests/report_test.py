@@ -106,13 +106,19 @@ def test_every_group_has_its_train_loss_and_both_paired_differences():
   assert k5[12].startswith('-0.50 [') and k5[12].endswith('n=2')
 
 
+def test_training_fractions_read_as_shares_of_train():
+  assert [report.of_train(f) for f in (1.0, 0.25, 0.1, 0.05, 0.005)] == [
+      'all of train', '25% of train', '10% of train', '5% of train',
+      '0.5% of train']
+
+
 def test_differences_in_words_say_whether_the_interval_excludes_zero():
   runs = [_run('baseline_cifar10', s, 0.5) for s in range(3)] + [
       _run('hybrid_cifar10', s, a) for s, a in enumerate((0.52, 0.53, 0.54))]
   for run in runs[3:]:  # Best epochs 0.05 above the final ones; baseline's 0.01.
     run['scalars']['test_accuracy'][0] = (1, run['eval']['test_accuracy'] + 0.05)
   assert report.differences_in_words(_results(runs)) == (
-      '- 0.1 of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = +3.00 '
+      '- 10% of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = +3.00 '
       'points of final test accuracy, 95% CI [+0.52, +5.48] over n=3 paired '
       'seeds (the interval excludes zero); best epoch: +7.00 [+4.52, +9.48], '
       'n=3.\n')
@@ -129,13 +135,13 @@ def test_ablations_are_compared_with_both_models_trained_alike():
                                   ('hybrid_cifar10_k5', 0.1, '40 epochs'),
                                   ('hybrid_cifar10_k5', 0.1, '5 epochs')]
   assert report.differences_in_words(results).splitlines() == [
-      '- 0.1 of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = -2.00 '
+      '- 10% of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = -2.00 '
       'points of final test accuracy, on the one paired seed (no interval '
       'with n=1); best epoch: -2.00, n=1.',
-      '- 0.1 of train, 40 epochs: hybrid_cifar10_k5 − baseline_cifar10 = '
+      '- 10% of train, 40 epochs: hybrid_cifar10_k5 − baseline_cifar10 = '
       '-3.00 points of final test accuracy, on the one paired seed (no '
       'interval with n=1); best epoch: -3.00, n=1.',
-      '- 0.1 of train, 40 epochs: hybrid_cifar10_k5 − hybrid_cifar10 = -1.00 '
+      '- 10% of train, 40 epochs: hybrid_cifar10_k5 − hybrid_cifar10 = -1.00 '
       'points of final test accuracy, on the one paired seed (no interval '
       'with n=1); best epoch: -1.00, n=1.']
 
