@@ -12,7 +12,7 @@ Offline, on the prepared copy beside the checkout:
     --config.tfds_data_dir=../shared/data/tfds
 Online, drop the last flag.
 
-Measured: 30 epochs, 73.25% (seed 0) and 73.49% (seed 1) test accuracy (the
+Measured: 30 epochs, 73.25%, 73.49% and 73.20% (seeds 0-2) test accuracy (the
 notebook: 76.71%) on CIFAR-10 (JPEG copy), one core of the 2-core Zen 5 EPYC,
 2026-11-30: runs A and B of grids/seed.py, whose command and results are in
 docs/RESULTS.md. (With --config.num_epochs=1 and this project's former
