@@ -107,6 +107,9 @@ def restore(archive, name, workdir):
                         'over it. To resume from the archive instead, move '
                         'that workdir away.', name, workdir, source, manifest)
       return None
-    tar.extractall(workdir, filter='data')
+    # The manifest describes the archive, not the workdir: unpacked, it would
+    # keep claiming this step after the run has moved on.
+    tar.extractall(workdir, filter='data', members=[
+        m for m in tar.getmembers() if m.name != _MANIFEST])
   logging.info('%s: restored from %s (%s).', name, source, manifest)
   return manifest

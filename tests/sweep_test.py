@@ -279,6 +279,7 @@ def test_an_archive_is_not_unpacked_over_a_workdir_with_state(
                                  'archived': ANY}
   assert (tmp_path / 'new' / 'events.out.tfevents.1').read_text() == (
       'eight steps')
+  assert not (tmp_path / 'new' / 'ARCHIVED.json').exists()
 
 
 def _steps(checkpoint_dir):
