@@ -58,6 +58,15 @@ class Preempted(Exception):
 # read when the process starts) malloc maps them with transparent huge pages;
 # the results are bit for bit the same (docs/BENCHMARKS.md, "Page faults").
 HUGE_PAGES_TUNABLE = 'glibc.malloc.hugetlb=1'
+# Even then the step's largest buffer (about 1 GB for the seed models at batch
+# 128) comes from a thread's arena, whose heaps are 64 MB at most, so malloc
+# maps it on its own and unmaps it when it is freed: about 500 huge pages
+# faulted in and zeroed again at every step. One arena (the main one, grown by
+# sbrk), no separate maps and no trimming keep that memory in the process from
+# one step to the next (docs/BENCHMARKS.md, "Page faults").
+MALLOC_TUNABLES = ':'.join([
+    HUGE_PAGES_TUNABLE, 'glibc.malloc.arena_max=1', 'glibc.malloc.mmap_max=0',
+    f'glibc.malloc.trim_threshold={16 << 30}'])
 
 # JAX dispatches steps asynchronously and, until something waits for a
 # result, queues them without bound: the loop ran 30-40 one-second steps ahead
@@ -75,16 +84,21 @@ def bound_steps_in_flight(updates):
     jax.block_until_ready(updates[-MAX_STEPS_IN_FLIGHT - 1])
 
 
-def warn_without_huge_pages():
-  """On a Linux CPU run that leaves glibc's hugetlb tunable unset, says how
-  to set it."""
-  if (sys.platform.startswith('linux') and jax.default_backend() == 'cpu' and
-      'glibc.malloc.hugetlb=' not in os.environ.get('GLIBC_TUNABLES', '')):
+def warn_without_malloc_tunables():
+  """On a Linux CPU run whose GLIBC_TUNABLES leaves any of MALLOC_TUNABLES'
+  settings out, says how to set them."""
+  if not (sys.platform.startswith('linux') and
+          jax.default_backend() == 'cpu'):
+    return
+  given = os.environ.get('GLIBC_TUNABLES', '')
+  missing = [t.split('=')[0] for t in MALLOC_TUNABLES.split(':')
+             if t.split('=')[0] + '=' not in given]
+  if missing:
     logging.warning(
-        'GLIBC_TUNABLES does not set glibc.malloc.hugetlb: each training step '
-        'faults in its buffers 4 KiB at a time, which costs about a quarter '
-        'of the step on a CPU. Start the command with GLIBC_TUNABLES=%s '
-        '(glibc >= 2.35; results are unchanged).', HUGE_PAGES_TUNABLE)
+        'GLIBC_TUNABLES does not set %s: each training step faults in and '
+        'zeroes its buffers afresh, which costs up to a quarter of the step on '
+        'a CPU. Start the command with GLIBC_TUNABLES=%s (glibc >= 2.35; '
+        'results are unchanged).', ', '.join(missing), MALLOC_TUNABLES)
 
 
 # Mistakes in what the user gave (config, data, workdir, checkpoints): a
@@ -418,7 +432,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """
   config_lib.validate(config)
   check_run(config, workdir)
-  warn_without_huge_pages()
+  warn_without_malloc_tunables()
   train_split, eval_splits = input_pipeline.load(config)
   check_data(config, len(train_split))
   steps_per_epoch, num_train_steps, eval_every, checkpoint_every = run_length(

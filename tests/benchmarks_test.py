@@ -141,8 +141,8 @@ def test_step_ratios_alternate_steps_so_a_slow_spell_cancels(monkeypatch):
        'stem': 'dwsep', 'value': pytest.approx(2.0)}]
 
 
-def test_page_faults_compares_default_pages_with_the_trainers_tunable():
+def test_page_faults_compares_default_pages_with_the_trainers_tunables():
   # Importing it beside run.py and step_variants.py also checks that their
   # absl flags do not clash.
-  assert list(page_faults.SETTINGS.values()) == [None,
-                                                 train.HUGE_PAGES_TUNABLE]
+  assert list(page_faults.SETTINGS.values()) == [
+      None, train.HUGE_PAGES_TUNABLE, train.MALLOC_TUNABLES]

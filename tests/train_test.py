@@ -472,18 +472,29 @@ def test_padded_rows_change_neither_the_loss_nor_the_update():
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize('tunables, warned', [
-    (None, True), ('glibc.malloc.arena_max=2', True),
-    ('glibc.malloc.hugetlb=1', False),
-    ('glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0', False)])
-def test_a_cpu_run_without_huge_pages_says_how_to_set_them(monkeypatch,
-                                                           tunables, warned):
+_ALL_FOUR = ('glibc.malloc.hugetlb, glibc.malloc.arena_max, '
+             'glibc.malloc.mmap_max, glibc.malloc.trim_threshold')
+
+
+@pytest.mark.parametrize('tunables, missing', [
+    (None, _ALL_FOUR),
+    ('glibc.malloc.arena_max=2', 'glibc.malloc.hugetlb, glibc.malloc.mmap_max, '
+     'glibc.malloc.trim_threshold'),
+    ('glibc.malloc.hugetlb=1', 'glibc.malloc.arena_max, glibc.malloc.mmap_max, '
+     'glibc.malloc.trim_threshold'),
+    (train.MALLOC_TUNABLES, None),
+    # Any value is the user's choice, not an omission.
+    (train.MALLOC_TUNABLES.replace('hugetlb=1', 'hugetlb=0'), None)])
+def test_a_cpu_run_without_the_malloc_tunables_says_how_to_set_them(
+    monkeypatch, tunables, missing):
   if tunables is None:
     monkeypatch.delenv('GLIBC_TUNABLES', raising=False)
   else:
     monkeypatch.setenv('GLIBC_TUNABLES', tunables)
   with mock.patch.object(train.logging, 'warning') as warning:
-    train.warn_without_huge_pages()
-  assert warning.called == warned
-  if warned:
-    assert train.HUGE_PAGES_TUNABLE in warning.call_args.args
+    train.warn_without_malloc_tunables()
+  assert warning.called == (missing is not None)
+  if missing is not None:
+    message = warning.call_args.args[0] % warning.call_args.args[1:]
+    assert message.startswith(f'GLIBC_TUNABLES does not set {missing}: ')
+    assert f'GLIBC_TUNABLES={train.MALLOC_TUNABLES} ' in message
