@@ -498,3 +498,11 @@ def test_a_cpu_run_without_the_malloc_tunables_says_how_to_set_them(
     message = warning.call_args.args[0] % warning.call_args.args[1:]
     assert message.startswith(f'GLIBC_TUNABLES does not set {missing}: ')
     assert f'GLIBC_TUNABLES={train.MALLOC_TUNABLES} ' in message
+
+
+def test_the_readmes_commands_set_the_trainers_malloc_tunables():
+  readme = (REPO / 'README.md').read_text()
+  exports = [line.split()[1] for line in readme.splitlines()
+             if line.startswith('export GLIBC_TUNABLES=')]
+  assert len(exports) == 3
+  assert set(exports) == {f'GLIBC_TUNABLES={train.MALLOC_TUNABLES}'}
