@@ -17,7 +17,7 @@ starts) that compiles the trainer's step (benchmarks/run.py) and times
 --steps steps after 3 warm-up steps, counting its minor page faults and its
 kernel and user CPU seconds (getrusage). The settings alternate, --rounds
 rounds (run.py's flag), so that drift in the machine hits all alike; a hash of the steps'
-metrics shows that both settings compute the same.
+metrics shows that all settings compute the same.
 """
 
 import hashlib
