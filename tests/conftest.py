@@ -1,10 +1,38 @@
 """Shared test helpers."""
 
+import atexit
+import os
 import pathlib
+import shutil
+import tempfile
 
 import pytest
 
-from mixer_jax import config_lib
+
+def _share_compiled_programs():
+  """One persistent XLA compilation cache for the whole test session.
+
+  Most of the suite's time went to XLA compiling the same tiny programs
+  again, in every test and in every process that a test starts. The pytest
+  process, its xdist workers and their subprocesses inherit the environment,
+  so all of them share the one new, empty directory that the first of them
+  makes (and removes at exit). A cached program is the executable that
+  compiling would give; an entry read half written is compiled again.
+  A cache that the environment already names is used as it is.
+  """
+  if 'JAX_COMPILATION_CACHE_DIR' in os.environ:
+    return
+  cache = tempfile.mkdtemp(prefix='mixer_jax_tests_xla_cache_')
+  atexit.register(shutil.rmtree, cache, ignore_errors=True)
+  os.environ.update(JAX_COMPILATION_CACHE_DIR=cache,
+                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
+
+
+# Before anything imports jax, which reads these when it is imported.
+_share_compiled_programs()
+
+from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((REPO / 'configs').glob('*.py'))

@@ -25,9 +25,24 @@ def _free_port():
     return s.getsockname()[1]
 
 
+def _env(num_processes):
+  """The environment of each of `num_processes` processes of one run.
+
+  Processes of one run keep out of the tests' shared compilation cache
+  (conftest.py): one that found its programs there would reach the first
+  collective long before another that compiles them, and under load the wait
+  outran the 30 s in which the collectives must start (2 of 4 multi-process
+  tests failed so, beside two training processes).
+  """
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  if num_processes > 1:
+    env['JAX_ENABLE_COMPILATION_CACHE'] = 'false'
+  return env
+
+
 def _run(workdir, num_processes, kill_at=None):
   """tiny_run.py over 4 CPU devices in `num_processes` processes."""
-  env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=(
+  env = dict(_env(num_processes), XLA_FLAGS=(
       f'--xla_force_host_platform_device_count={4 // num_processes}'))
   command = [sys.executable, TINY_RUN, str(workdir)]
   if kill_at:
@@ -99,7 +114,7 @@ def test_saves_to_both_managers_back_to_back_land_on_every_process(tmp_path):
   processes = [subprocess.Popen(
       [sys.executable, BACK_TO_BACK_SAVES, str(tmp_path / 'run'), '100',
        f'localhost:{port}', '2', str(i)],
-      cwd=REPO, env=dict(os.environ, JAX_PLATFORMS='cpu'),
+      cwd=REPO, env=_env(num_processes=2),
       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                for i in range(2)]
   try:
