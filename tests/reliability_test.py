@@ -202,10 +202,11 @@ def _train_py_on_devices(workdir, devices, tfds_dir):
                         text=True, timeout=600)
 
 
-@pytest.mark.parametrize('devices', [2, 4])
 def test_a_multi_device_run_with_periodic_saves_evaluates_to_the_end(
-    tmp_path, shared_tfds_dir, devices):
-  result = _train_py_on_devices(tmp_path, devices, shared_tfds_dir)
+    tmp_path, shared_tfds_dir):
+  # 2 devices, where the rendezvous timeout was found; multihost_test.py
+  # saves and evaluates over 4 (mock data, shorter evaluations).
+  result = _train_py_on_devices(tmp_path, 2, shared_tfds_dir)
   assert result.returncode == 0, result.stderr[-3000:]
   assert re.findall(r'step (\d+): test_loss', result.stderr) == ['4', '8']
   assert sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir()) == [

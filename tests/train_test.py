@@ -271,17 +271,32 @@ print(json.dumps({"devices": jax.device_count(), "losses": losses,
 '''
 
 
-def _run_on_devices(count):
-  env = dict(os.environ,
-             XLA_FLAGS=f'--xla_force_host_platform_device_count={count}',
-             JAX_PLATFORMS='cpu')
-  out = subprocess.run([sys.executable, '-c', _DEVICE_RUN], cwd=REPO, env=env,
-                       capture_output=True, text=True, check=True).stdout
-  return json.loads(out.strip().splitlines()[-1])
+def _run_on_devices(counts):
+  """{count: what _DEVICE_RUN printed} for a process of each device count.
+
+  The processes run side by side: each spends most of its time compiling,
+  on one core, and a core left idle by the other tests takes one of them.
+  """
+  processes = {count: subprocess.Popen(
+      [sys.executable, '-c', _DEVICE_RUN], cwd=REPO, env=dict(
+          os.environ, JAX_PLATFORMS='cpu',
+          XLA_FLAGS=f'--xla_force_host_platform_device_count={count}'),
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for count in counts}
+  runs = {}
+  try:
+    for count, process in processes.items():
+      out, err = process.communicate(timeout=600)
+      assert process.returncode == 0, (count, err[-3000:])
+      runs[count] = json.loads(out.strip().splitlines()[-1])
+  finally:
+    for process in processes.values():
+      process.kill()
+  return runs
 
 
 def test_pmap_over_2_and_8_devices_matches_1_device():
-  runs = {count: _run_on_devices(count) for count in (1, 2, 8)}
+  runs = _run_on_devices((1, 2, 8))
   assert [runs[c]['devices'] for c in (1, 2, 8)] == [1, 2, 8]
   assert len(runs[1]['batch_stats']) == 2 * 2  # Mean and var of 2 blocks.
   for count in (2, 8):
