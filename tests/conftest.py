@@ -34,6 +34,24 @@ _share_compiled_programs()
 
 from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+
+def process_env(*xla_flags, **variables):
+  """The environment of a JAX process that a test starts (a run, a worker).
+
+  On the CPU, and with LLVM's optimisations off: most of such a process's
+  time goes to compiling programs that then run for milliseconds, and at
+  -O0 LLVM compiles the same HLO, after the same XLA passes, with about 40%
+  less CPU (tests/train_test.py's pmap processes: 46 s at the default level,
+  27 s at 0, 2026-12-01, docs/BENCHMARKS.md). The processes' results are
+  compared with each other, or within a tolerance. The tests' own processes
+  keep the default: there the randaugment tests compare two programs pixel
+  for pixel, and at -O0 a few pixels in 700 images rounded apart.
+  """
+  flags = ' '.join([os.environ.get('XLA_FLAGS', ''),
+                    '--xla_backend_optimization_level=0', *xla_flags])
+  return dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=flags.strip(),
+              **variables)
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((REPO / 'configs').glob('*.py'))
 SHARED_TFDS = REPO.parent / 'shared' / 'data' / 'tfds'

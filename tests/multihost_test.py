@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, process_env
 from reliability_test import FINAL_STEP, TINY_RUN, _logged_metrics, _saved
 
 BACK_TO_BACK_SAVES = os.path.join(REPO, 'tests', 'back_to_back_saves.py')
@@ -26,7 +26,7 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def _env(num_processes):
+def _env(num_processes, devices_per_process=1):
   """The environment of each of `num_processes` processes of one run.
 
   Processes of one run keep out of the tests' shared compilation cache
@@ -35,7 +35,8 @@ def _env(num_processes):
   outran the 30 s in which the collectives must start (2 of 4 multi-process
   tests failed so, beside two training processes).
   """
-  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  env = process_env(
+      f'--xla_force_host_platform_device_count={devices_per_process}')
   if num_processes > 1:
     env['JAX_ENABLE_COMPILATION_CACHE'] = 'false'
   return env
@@ -43,8 +44,7 @@ def _env(num_processes):
 
 def _run(workdir, num_processes, kill_at=None):
   """tiny_run.py over 4 CPU devices in `num_processes` processes."""
-  env = dict(_env(num_processes), XLA_FLAGS=(
-      f'--xla_force_host_platform_device_count={4 // num_processes}'))
+  env = _env(num_processes, devices_per_process=4 // num_processes)
   command = [sys.executable, TINY_RUN, str(workdir)]
   if kill_at:
     command.append(f'--kill_at={kill_at}')

@@ -20,7 +20,7 @@ from mixer_jax import config_lib
 from mixer_jax import input_pipeline
 from mixer_jax import report
 from mixer_jax import train
-from conftest import REPO, tiny_config, tiny_seed_config
+from conftest import REPO, process_env, tiny_config, tiny_seed_config
 
 TINY_RUN = str(REPO / 'tests' / 'tiny_run.py')
 FINAL_STEP = 9
@@ -31,8 +31,7 @@ def _tiny_run(workdir, kill_at=None, *flags, timeout=None):
   if kill_at:
     command.append(f'--kill_at={kill_at}')
   return subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                        env=dict(os.environ, JAX_PLATFORMS='cpu'),
-                        timeout=timeout)
+                        env=process_env(), timeout=timeout)
 
 
 def _flat(tree):
@@ -196,6 +195,9 @@ def _train_py_on_devices(workdir, devices, tfds_dir):
            'config.eval_batch_size': 100}
   command = [sys.executable, 'train.py', '--config=configs/hybrid_cifar10.py',
              f'--workdir={workdir}'] + [f'--{k}={v}' for k, v in flags.items()]
+  # At XLA's default level, not process_env's: the 20,000 images it
+  # evaluates ran slower at -O0 than its programs compiled faster (the test
+  # took 79 s against 64 s in CI, 2026-12-01).
   env = dict(os.environ, JAX_PLATFORMS='cpu',
              XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
   return subprocess.run(command, cwd=REPO, env=env, capture_output=True,

@@ -20,7 +20,8 @@ from mixer_jax import config_lib
 from mixer_jax import input_pipeline
 from mixer_jax import report
 from mixer_jax import train
-from conftest import REPO, load_seed_config, override, tiny_config, tiny_seed_config
+from conftest import (REPO, load_seed_config, override, process_env,
+                      tiny_config, tiny_seed_config)
 
 
 def _setup(config, num_train_examples=64):
@@ -278,9 +279,8 @@ def _run_on_devices(counts):
   on one core, and a core left idle by the other tests takes one of them.
   """
   processes = {count: subprocess.Popen(
-      [sys.executable, '-c', _DEVICE_RUN], cwd=REPO, env=dict(
-          os.environ, JAX_PLATFORMS='cpu',
-          XLA_FLAGS=f'--xla_force_host_platform_device_count={count}'),
+      [sys.executable, '-c', _DEVICE_RUN], cwd=REPO,
+      env=process_env(f'--xla_force_host_platform_device_count={count}'),
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for count in counts}
   runs = {}
