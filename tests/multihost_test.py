@@ -101,7 +101,7 @@ def _resumed_from(stderr):
 def test_a_run_moves_from_two_processes_to_one_and_back_and_trains_as_one(
     one_process, tmp_path):
   # One chain, not a test for each way: every run of several processes
-  # compiles without the shared cache (_env), about 45 s of CPU a process.
+  # compiles all its programs, without the shared cache (_env).
   stderr = _run(tmp_path, 2, kill_at='step:4')
   assert 'Process 0 of 2; 2 local and 4 global devices' in stderr
   from_two = _resumed_from(_run(tmp_path, 1, kill_at='step:8'))
