@@ -13,10 +13,10 @@ Offline, on the prepared copy beside the checkout:
     --config.tfds_data_dir=../shared/data/tfds
 Online, drop the last flag.
 
-Measured: 30 epochs, 72.59% test accuracy (seed 0; the seed baseline's seed
-0: 73.25%) on CIFAR-10 (JPEG copy), one core of a 2-core EPYC (Zen 5, then
-Zen 3), 2026-12-01: run B of grids/seed.py, whose command and results are in
-docs/RESULTS.md. (With --config.num_epochs=1: 43.03%, 2-core CPU, 2026-11-25,
+Measured: 30 epochs, 72.59% and 73.59% test accuracy (seeds 0 and 1; the seed
+baseline's: 73.25% and 73.49%) on CIFAR-10 (JPEG copy), one core of a 2-core
+EPYC (Zen 5, then Zen 3), 2026-12-01: run B of grids/seed.py, whose command
+and results are in docs/RESULTS.md. (With --config.num_epochs=1: 43.03%, 2-core CPU, 2026-11-25,
 docs/TRAINING.md.)
 """
 
