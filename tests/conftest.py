@@ -35,7 +35,7 @@ _share_compiled_programs()
 from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-def process_env(*xla_flags, **variables):
+def process_env(*xla_flags):
   """The environment of a JAX process that a test starts (a run, a worker).
 
   On the CPU, and with LLVM's optimisations off: most of such a process's
@@ -49,8 +49,7 @@ def process_env(*xla_flags, **variables):
   """
   flags = ' '.join([os.environ.get('XLA_FLAGS', ''),
                     '--xla_backend_optimization_level=0', *xla_flags])
-  return dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=flags.strip(),
-              **variables)
+  return dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=flags.strip())
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((REPO / 'configs').glob('*.py'))
