@@ -719,6 +719,26 @@ def unfinished(runs, grid_names):
   return [name for name in grid_names if name not in done]
 
 
+def machine_spans(run):
+  """'steps 1-X on A; X+1- on B', for a run whose recorded starts (sweep.py)
+  name more than one machine, or begin after step 0, else None.
+
+  A run resumes bit for bit only on the CPU model it began on (XLA's kernels
+  differ in the last bits between models), so such a run is said to be one.
+  """
+  spans = []
+  for start in run.get('starts', []):
+    if not spans or spans[-1][1] != start['machine']:
+      spans.append((start['step'], start['machine']))
+  if not spans or (len(spans) == 1 and spans[0][0] == 0):
+    return None
+  if spans[0][0]:
+    spans.insert(0, (0, 'not recorded'))
+  ends = [f'{step:,}' for step, _ in spans[1:]] + ['the end']
+  return '; '.join(f'steps {step + 1:,}–{end} on {machine}'
+                   for (step, machine), end in zip(spans, ends))
+
+
 def _provenance(results, grid_names):
   """Where the runs trained, when, and which are missing or borrowed."""
   runs = results.runs
@@ -734,6 +754,8 @@ def _provenance(results, grid_names):
                f'  {len(runs) + len(missing)} runs of the grid are done.')
   if missing:
     lines.append(f'- Not run yet: {", ".join(missing)}.')
+  lines += [f'- {r["name"]} trained on more than one machine: {spans}.'
+            for r in runs if (spans := machine_spans(r))]
   other = results.spec.references_from
   if other:
     lines.append(

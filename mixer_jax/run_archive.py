@@ -10,7 +10,10 @@ that committing the archive folder carries the grid to the next machine:
   all that mixer_jax.report reads; not its weights;
 - an unfinished one: its event files and its newest latest and best
   checkpoints, from which train.py resumes bit-identically on the same CPU
-  model (XLA's CPU kernels differ in the last bits between models).
+  model (XLA's CPU kernels differ in the last bits between models);
+- either: its starts (`STARTS`), one line each time the sweep began or
+  resumed training it, with the step and the machine, so that a run whose
+  steps were computed on different CPU models says so.
 """
 
 import io
@@ -25,6 +28,7 @@ from absl import logging
 _STEP = re.compile(r'\d+')
 _MANIFEST = 'ARCHIVED.json'
 _CHECKPOINT_DIRS = ('checkpoints', 'best')
+STARTS = 'starts.jsonl'
 
 
 def path(archive, name):
@@ -38,6 +42,24 @@ def _newest_step(workdir, directory):
     return None
   steps = [int(e) for e in os.listdir(directory) if _STEP.fullmatch(e)]
   return max(steps, default=None)
+
+
+def record_start(workdir, machine):
+  """Appends to the run's starts: training begins at its newest checkpoint."""
+  start = {'step': _newest_step(workdir, 'checkpoints') or 0,
+           'machine': machine,
+           'time': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
+  with open(os.path.join(workdir, STARTS), 'a') as f:
+    f.write(json.dumps(start) + '\n')
+
+
+def starts(workdir):
+  """The run's recorded starts, oldest first ([] before any was recorded)."""
+  try:
+    with open(os.path.join(workdir, STARTS)) as f:
+      return [json.loads(line) for line in f if line.strip()]
+  except FileNotFoundError:
+    return []
 
 
 def _progress_of(manifest):
@@ -57,7 +79,7 @@ def _members(workdir):
   """(Paths relative to `workdir` to pack, the step they hold)."""
   finished = os.path.exists(os.path.join(workdir, 'result.json'))
   members = [e for e in sorted(os.listdir(workdir))
-             if e.startswith('events.out.tfevents.')]
+             if e.startswith('events.out.tfevents.') or e == STARTS]
   step = None
   if finished:
     members.append('result.json')

@@ -134,6 +134,7 @@ def _train(run, workdir, common_overrides):
   config = config_lib.load_config_file(run['config'])
   config_lib.override(config, {**run['overrides'], **(common_overrides or {})})
   logging.info('%s: training in %s.', run['name'], workdir)
+  run_archive.record_start(workdir, _machine())
   metrics = train.train_and_evaluate(config, workdir)
   return {'name': run['name'], 'config': run['config'],
           'overrides': run['overrides'], 'eval': metrics,
@@ -141,7 +142,7 @@ def _train(run, workdir, common_overrides):
           'gflops': flops.forward_flops(config.model, config.image_size,
                                         config.num_classes) / 1e9,
           'finished': datetime.date.today().isoformat(),
-          'machine': _machine()}
+          'machine': _machine(), 'starts': run_archive.starts(workdir)}
 
 
 def num_params(config):

@@ -317,6 +317,31 @@ def test_a_partial_grid_lists_its_unfinished_runs_and_draws_what_it_can(
   assert page.count('](results/t/') == 3
 
 
+def test_a_run_that_moved_between_machines_is_named_with_its_spans():
+  def starts(*steps_and_machines):
+    return [{'step': step, 'machine': machine, 'time': '2026-12-01T08:00:00Z'}
+            for step, machine in steps_and_machines]
+
+  assert report.machine_spans({}) is None
+  assert report.machine_spans({'starts': starts((0, 'A'), (300, 'A'))}) is None
+  assert report.machine_spans({'starts': starts(
+      (0, 'A'), (300, 'A'), (2138, 'B'), (5000, 'A'))}) == (
+          'steps 1–2,138 on A; steps 2,139–5,000 on B; '
+          'steps 5,001–the end on A')
+  # Begun before starts were recorded: its first steps may have been elsewhere.
+  assert report.machine_spans({'starts': starts((2138, 'B'))}) == (
+      'steps 1–2,138 on not recorded; steps 2,139–the end on B')
+
+  moved = {**_run('hybrid_cifar10', 0, 0.5),
+           'starts': starts((0, 'A'), (4, 'B'))}
+  page = report.results_markdown(
+      _results([moved, _run('baseline_cifar10', 0, 0.5)]), 'grids/g.py',
+      [moved['name']], [], 'C.')
+  assert (f'- {moved["name"]} trained on more than one machine: '
+          'steps 1–4 on A; steps 5–the end on B.') in page
+  assert page.count('more than one machine') == 1
+
+
 def test_paired_difference_and_its_interval():
   mean, low, high, n = report.paired_difference({0: 0.51, 1: 0.53, 7: 0.9},
                                                 {0: 0.50, 1: 0.50})

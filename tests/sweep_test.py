@@ -175,6 +175,7 @@ def test_a_preempted_run_moves_to_a_new_machine_through_the_archive(
   with monkeypatch.context() as patch, mock_tfds(num_examples=40), (
       pytest.raises(train.Preempted)):
     patch.setattr(input_pipeline, 'train_batches', sigterm_before_the_end)
+    patch.setattr(sweep, '_machine', lambda: 'machine1')
     sweep.run_all(str(grid_file), str(tmp_path / 'machine1'), archive=archive)
   workdir = tmp_path / 'machine1' / name
   saved = _steps(workdir / 'checkpoints')
@@ -191,10 +192,14 @@ def test_a_preempted_run_moves_to_a_new_machine_through_the_archive(
   first_logs = {p.name for p in workdir.glob('events.out.tfevents.*')}
   shutil.rmtree(tmp_path / 'machine1')  # The machine is gone.
 
-  with mock_tfds(num_examples=40):
+  with monkeypatch.context() as patch, mock_tfds(num_examples=40):
+    patch.setattr(sweep, '_machine', lambda: 'machine2')
     resumed = sweep.run_all(str(grid_file), str(tmp_path / 'machine2'),
                             archive=archive)
   assert resumed[0]['eval'] == uninterrupted[0]['eval']  # Bit for bit.
+  # Its record says which steps each machine computed.
+  assert [(s['step'], s['machine']) for s in resumed[0]['starts']] == [
+      (0, 'machine1'), (max(saved), 'machine2')]
   # Resumed, not trained again: the first machine's logs came along.
   assert first_logs < {p.name for p in (tmp_path / 'machine2' / name).glob(
       'events.out.tfevents.*')}
