@@ -527,6 +527,58 @@ def differences_in_words(results):
   return '\n'.join(lines) + '\n' if lines else 'No paired runs yet.\n'
 
 
+def accuracy_at_step(step):
+  """A function of a run: its test accuracy at its evaluation nearest `step`."""
+  return lambda run: min(run['scalars']['test_accuracy'],
+                         key=lambda point: abs(point[0] - step))[1]
+
+
+def _schedule_by_step_alone(runs):
+  """Whether all `runs` take one learning rate schedule that depends on the
+  step alone (the cosine wave), not on the run's length."""
+  schedules = {(c.optimizer.schedule, c.optimizer.learning_rate,
+                c.optimizer.get('cosine_wave_t_max'))
+               for c in map(run_config, runs)}
+  return len(schedules) == 1 and next(iter(schedules))[0] == 'cosine_wave'
+
+
+def matched_steps_in_words(results):
+  """Each paired difference on a subset of train, beside the same pair on all
+  of train at its evaluation nearest the subset's last step.
+
+  With the same number of epochs, a subset also trains fewer steps; this
+  tells the two apart where the full-data runs have evaluations that early.
+  """
+  lines = []
+  for key in results.groups:
+    model, fraction, length = key
+    if fraction == 1:
+      continue
+    for reference in results.spec.compared_with(model):
+      small = results.paired(key, reference)
+      full_key = (model, 1.0, length)
+      full = results.group(full_key)
+      full_reference = results.group((reference, 1.0, length))
+      if not (small and full and full_reference):
+        continue
+      steps = results.group(key)[0]['scalars']['test_accuracy'][-1][0]
+      step = min((point[0] for point in full[0]['scalars']['test_accuracy']),
+                 key=lambda s: abs(s - steps))
+      matched = results.paired(full_key, reference, accuracy_at_step(step))
+      rates = ('the same learning rates by step: the schedule depends on the '
+               'step alone'
+               if _schedule_by_step_alone(
+                   [*results.group(key), *full, *full_reference])
+               else 'other learning rates: the schedule follows the run')
+      lines.append(
+          f'- {model} − {results.label(reference)}, {length}: '
+          f'{of_train(fraction)} after {steps:,} steps: {_points(small)}; '
+          f'all of train at step {step:,} ({rates}): {_points(matched)}; '
+          f'all of train at the end: '
+          f'{_points(results.paired(full_key, reference))}.')
+  return '\n'.join(lines) + '\n' if lines else ''
+
+
 def model_colors(models, spec):
   """{model: matplotlib colour}, by `spec.order`, not by finishing order.
 
@@ -786,6 +838,16 @@ def results_markdown(results, grid_file, grid_names, figures, conclusion):
 {curves_intro}
 
 {against_published_in_words(results)}"""
+  matched = matched_steps_in_words(results)
+  if matched:
+    matched = f"""
+## Less data, or fewer steps?
+
+With the same number of epochs, a subset of train is also trained for fewer
+steps. Final test accuracy, paired by seed, on the subset; on all of train at
+its evaluation nearest the subset's last step; and on all of train at the end:
+
+{matched}"""
   images = '\n'.join(f'![{alt}]({spec.results_dir}/{file_name})\n'
                      for alt, file_name in figures) or 'None yet.\n'
   return f"""# {spec.title}
@@ -810,7 +872,7 @@ python -m mixer_jax.report --summary={summary} \\
 
 ## Paired differences
 
-{differences_in_words(results)}{curves}
+{differences_in_words(results)}{matched}{curves}
 ## Table
 
 Final: after the last epoch. Best: the highest test accuracy over the run's

@@ -342,6 +342,42 @@ def test_a_run_that_moved_between_machines_is_named_with_its_spans():
   assert page.count('more than one machine') == 1
 
 
+def test_a_subsets_difference_is_set_beside_all_of_train_after_as_many_steps():
+  def run(model, seed, fraction, curve, config='seed_hybrid_cifar10.py'):
+    result = _run(model, seed, curve[-1][1], fraction, num_epochs=30.0)
+    result['config'] = str(REPO / 'configs' / config)
+    result['scalars']['test_accuracy'] = curve
+    return result
+  small = lambda model, seed, end, **kw: run(
+      model, seed, 0.1, [(600, 0.3), (1200, end)], **kw)
+  full = lambda model, seed, early, end, **kw: run(
+      model, seed, 1.0, [(391, 0.3), (1173, early), (1564, 0.6),
+                         (11730, end)], **kw)
+  runs = [small('baseline_cifar10', 0, 0.50), small('hybrid_cifar10', 0, 0.51),
+          small('baseline_cifar10', 1, 0.52), small('hybrid_cifar10', 1, 0.53),
+          full('baseline_cifar10', 0, 0.55, 0.73),
+          full('hybrid_cifar10', 0, 0.57, 0.80),
+          full('baseline_cifar10', 1, 0.56, 0.74),
+          full('hybrid_cifar10', 1, 0.58, 0.81)]
+  words = report.matched_steps_in_words(_results(runs))
+  assert words.startswith(
+      '- hybrid_cifar10 − baseline_cifar10, 30 epochs: 10% of train after '
+      '1,200 steps: +1.00 [+1.00, +1.00], n=2; all of train at step 1,173 '
+      '(the same learning rates by step: the schedule depends on the step '
+      'alone): +2.00 [+2.00, +2.00], n=2; all of train at the end: '
+      '+7.00 [+7.00, +7.00], n=2.')
+  assert words.count('\n') == 1  # the hybrid against its baseline only
+  page = report.results_markdown(_results(runs), 'grids/g.py', [], [], '')
+  assert '## Less data, or fewer steps?' in page
+  # A schedule that follows the run's length gives other rates at that step.
+  runs[-1]['config'] = str(REPO / 'configs' / 'hybrid_cifar10.py')
+  assert 'other learning rates: the schedule follows the run' in (
+      report.matched_steps_in_words(_results(runs)))
+  # Without full-data runs there is nothing to set beside: no section.
+  page = report.results_markdown(_results(runs[:4]), 'grids/g.py', [], [], '')
+  assert 'fewer steps' not in page
+
+
 def test_paired_difference_and_its_interval():
   mean, low, high, n = report.paired_difference({0: 0.51, 1: 0.53, 7: 0.9},
                                                 {0: 0.50, 1: 0.50})
