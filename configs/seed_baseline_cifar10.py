@@ -14,8 +14,9 @@ Online, drop the last flag.
 
 Measured: 30 epochs, 73.25%, 73.49% and 73.20% (seeds 0-2) test accuracy (the
 notebook: 76.71%) on CIFAR-10 (JPEG copy), one core of the 2-core Zen 5 EPYC,
-2026-11-30: runs A and B of grids/seed.py, whose command and results are in
-docs/RESULTS.md. (With --config.num_epochs=1 and this project's former
+2026-11-30: runs A and B of grids/seed.py; on 10% of train, 48.54%, 51.28% and
+51.56% (Zen 3 then Zen 4, and Zen 4, 2026-12-01): run C. Its command and
+results are in docs/RESULTS.md. (With --config.num_epochs=1 and this project's former
 initialisers, before the seed's models took PyTorch's: 40.13%, 2026-11-25,
 docs/TRAINING.md.)
 """

@@ -15,7 +15,8 @@ Online, drop the last flag.
 
 Measured: 30 epochs, 80.60%, 80.31% and 80.39% (seeds 0-2) test accuracy (the
 notebook: 81.97%) on CIFAR-10 (JPEG copy), one core of the 2-core Zen 5 EPYC,
-2026-11-30: runs A and B of grids/seed.py, whose command and results are in
+2026-11-30: runs A and B of grids/seed.py; on 10% of train, 49.86%, 51.83% and
+50.59% (Zen 4, 2026-12-01): run C. Its command and results are in
 docs/RESULTS.md. (With --config.num_epochs=1 and this project's former
 initialisers, before the seed's models took PyTorch's: 40.98%, 2026-11-25,
 docs/TRAINING.md.)

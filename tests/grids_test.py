@@ -22,7 +22,7 @@ def _changes(run, reference):
 
 def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
   runs = _grid('seed.py')
-  assert len(runs) == 59
+  assert len(runs) == 65
   # A and B first, in that order: a sweep stopped early has the central pair.
   assert list(runs)[:2] == ['seed_baseline_cifar10_frac1_seed0',
                             'seed_hybrid_cifar10_frac1_seed0']
@@ -45,6 +45,17 @@ def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
     blockconv = control('seed_baseline_cifar10_blockconv')
     assert blockconv['config'] == 'configs/seed_baseline_cifar10.py'
     assert blockconv['overrides']['model.token_conv_kernel_size'] == 3
+  # The controls but the nano Mixer's on all of train too, seed 0, each
+  # differing from its model on all of train in the same one thing.
+  for control in ('seed_hybrid_cifar10_pointwise', 'seed_hybrid_cifar10_linear',
+                  'seed_hybrid_cifar10_residual',
+                  'seed_hybrid_cifar10_epochcosine',
+                  'seed_baseline_cifar10_blockconv',
+                  'seed_baseline_cifar10_epochcosine'):
+    model = control.rsplit('_', 1)[0]
+    at = lambda fraction, name=control: runs[f'{name}_frac{fraction}_seed0']
+    assert _changes(at(1), runs[f'{model}_frac1_seed0']) == _changes(
+        at(0.1), runs[f'{model}_frac0.1_seed0'])
   # A, trained first with this project's initialisers: after every run that
   # the questions need at full data and 10%, before C's other sizes.
   names = list(runs)
