@@ -104,7 +104,8 @@ REPORT = {
     'stem': 'seed_stem_cifar10',
     # All of train, where A and B compare with the seed's figures.
     'loss_curves_fractions': (1.0, 0.1),
-    'controls_fraction': 0.1,
+    # D at 10%, and on all of train once a control there has finished.
+    'controls_fractions': (0.1, 1.0),
     # Under the intended schedule, or this project's initialisers, the gain is
     # hybrid - baseline with both trained so.
     'also_compare': {'seed_hybrid_cifar10_epochcosine':

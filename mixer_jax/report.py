@@ -20,9 +20,10 @@ of --root, to regenerate without the runs) it writes, under --out,
 (b) <results_dir>/accuracy_vs_fraction.png: final test accuracy, mean +- std,
     against the training fraction, for those models and any other trained at
     more than one fraction;
-(c) <results_dir>/controls.png: at `controls_fraction`, each model's paired
-    (by seed) difference in final test accuracy from its baseline, with its
-    95% interval, once a control (a model other than those three) has one;
+(c) <results_dir>/controls.png: a panel per fraction of `controls_fractions`
+    where a control (a model other than those three) has finished: each
+    model's paired (by seed) difference in final test accuracy from its
+    baseline, with its 95% interval;
 (d) <markdown>: per model, training fraction and training length: parameters
     and overhead, GFLOPs, final and best test accuracy, the train - test
     accuracy gap, the final training loss, and the paired differences from
@@ -52,7 +53,8 @@ The grid file declares a module-level dict REPORT:
   loss_curves_fractions (default (0.1,)): figure (a) is drawn at the first of
     these fractions with finished runs of those models, else at the finished
     fraction nearest the last.
-  controls_fraction (optional): figure (c)'s fraction; no figure without it.
+  controls_fractions (optional): figure (c)'s fractions, a panel each; no
+    figure without them.
   published (optional): figures published elsewhere, as rows of the table:
     {'label': what follows the model's name in its row, 'source': a paragraph
      above the table on where they come from, 'fraction': ..., 'length':
@@ -115,7 +117,7 @@ class Spec:
   stem: Optional[str] = None
   archive: Optional[str] = None
   loss_curves_fractions: Sequence[float] = (0.1,)
-  controls_fraction: Optional[float] = None
+  controls_fractions: tuple = ()
   published: Optional[Mapping[str, Any]] = None
   references_from: Optional[Mapping[str, Any]] = None
   also_compare: Mapping[str, Sequence[str]] = dataclasses.field(
@@ -678,14 +680,14 @@ def plot_accuracy_vs_fraction(results, colors, out):
   return _save(fig, out, 'accuracy_vs_fraction.png')
 
 
-def control_differences(results):
-  """[(key, its baseline, paired difference from it)] at `controls_fraction`:
-  every model but the baseline; [] until a control (not a role) has one."""
+def control_differences(results, fraction):
+  """[(key, its baseline, paired difference from it)] at `fraction`: every
+  model but the baseline; [] until a control (not a role) has one."""
   bars = []
   for key in results.groups:
-    model, fraction, _ = key
+    model, key_fraction, _ = key
     compared = results.spec.compared_with(model)
-    if fraction == results.spec.controls_fraction and compared:
+    if key_fraction == fraction and compared:
       paired = results.paired(key, compared[0])
       if paired:
         bars.append((key, compared[0], paired))
@@ -694,25 +696,31 @@ def control_differences(results):
 
 
 def plot_controls(results, colors, out):
-  """Figure (c), a bar per model; its file name, or None without a control."""
-  bars = control_differences(results)
-  if not bars:
+  """Figure (c), a panel per fraction with a control and a bar per model;
+  its file name, or None without a control."""
+  panels = [(fraction, bars) for fraction in results.spec.controls_fractions
+            if (bars := control_differences(results, fraction))]
+  if not panels:
     return None
   plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(8, 1.5 + 0.45 * len(bars)))
-  labels = []
-  for y, (key, baseline, (mean, low, high, n)) in enumerate(bars):
-    model, _, length = key
-    error = None if n == 1 else [[100 * (mean - low)], [100 * (high - mean)]]
-    ax.barh(y, 100 * mean, xerr=error, color=colors[model], capsize=4)
-    labels.append(f'{model} − {baseline}\n{length}, n={n}')
-  ax.set_yticks(range(len(bars)), labels, fontsize=7)
-  ax.invert_yaxis()
-  ax.axvline(0, color='black', linewidth=0.8)
-  ax.set(xlabel='final test accuracy − baseline (points), paired by seed\n'
-                'error bars: 95% t interval, none with n=1',
-         title=f'{of_train(results.spec.controls_fraction)}, '
-               f'CIFAR-10 (JPEG copy)')
+  heights = [1.2 + 0.45 * len(bars) for _, bars in panels]
+  fig, axes = plt.subplots(len(panels), 1, squeeze=False,
+                           figsize=(8, 0.6 + sum(heights)),
+                           gridspec_kw={'height_ratios': heights})
+  for ax, (fraction, bars) in zip(axes[:, 0], panels):
+    labels = []
+    for y, (key, baseline, (mean, low, high, n)) in enumerate(bars):
+      model, _, length = key
+      error = None if n == 1 else [[100 * (mean - low)], [100 * (high - mean)]]
+      ax.barh(y, 100 * mean, xerr=error, color=colors[model], capsize=4)
+      labels.append(f'{model} − {baseline}\n{length}, n={n}')
+    ax.set_yticks(range(len(bars)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0, color='black', linewidth=0.8)
+    ax.set_title(f'{of_train(fraction)}, CIFAR-10 (JPEG copy)')
+  axes[-1, 0].set_xlabel('final test accuracy − baseline (points), paired by '
+                         'seed\nerror bars: 95% t interval, none with n=1')
+  fig.tight_layout()
   return _save(fig, out, 'controls.png')
 
 

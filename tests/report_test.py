@@ -13,7 +13,7 @@ SPEC = report.Spec(
     title='T', markdown='PAGE.md', results_dir='results/t', root='runs/t',
     baseline='baseline_cifar10', hybrid='hybrid_cifar10',
     stem='stem_cifar10', loss_curves_fractions=(1.0, 0.1),
-    controls_fraction=0.1)
+    controls_fractions=(0.1, 1.0))
 PUBLISHED = {
     'label': 'published', 'source': 'Published elsewhere, on other images.',
     'fraction': 1.0, 'length': '30 epochs',
@@ -193,13 +193,25 @@ def test_the_controls_chart_is_drawn_once_a_control_has_finished(tmp_path):
                                     ).values()
   assert not (tmp_path / 'controls.png').exists()
   control = _results(runs + [_run('hybrid_cifar10_k5', 0, 0.47)])
-  bars = report.control_differences(control)
+  bars = report.control_differences(control, 0.1)
   assert [(model, baseline, round(100 * mean), n)
           for (model, _, _), baseline, (mean, _, _, n) in bars] == [
               ('hybrid_cifar10', 'baseline_cifar10', 2, 2),
               ('hybrid_cifar10_k5', 'baseline_cifar10', -3, 1)]
   assert 'controls.png' in dict(report.plot(control, tmp_path)).values()
-  assert (tmp_path / 'controls.png').stat().st_size > 0
+  one_panel = (tmp_path / 'controls.png').read_bytes()
+  # All of train gets its own panel once a control has finished there too.
+  full = [_run(m, 0, a, fraction=1.0) for m, a in (
+      ('baseline_cifar10', 0.7), ('hybrid_cifar10', 0.77),
+      ('hybrid_cifar10_k5', 0.72))]
+  assert report.control_differences(_results(runs + full[:2]), 1.0) == []
+  both = _results(runs + full + [_run('hybrid_cifar10_k5', 0, 0.47)])
+  assert [round(100 * mean) for _, _, (mean, _, _, _) in
+          report.control_differences(both, 1.0)] == [7, 2]
+  report.plot(both, tmp_path)
+  two_panels = (tmp_path / 'controls.png').read_bytes()
+  height = lambda png: int.from_bytes(png[20:24], 'big')  # the IHDR's
+  assert height(two_panels) > height(one_panel) > 0
 
 
 def test_the_published_figures_are_a_row_of_the_table():
