@@ -117,7 +117,7 @@ class Spec:
   stem: Optional[str] = None
   archive: Optional[str] = None
   loss_curves_fractions: Sequence[float] = (0.1,)
-  controls_fractions: tuple = ()
+  controls_fractions: Sequence[float] = ()
   published: Optional[Mapping[str, Any]] = None
   references_from: Optional[Mapping[str, Any]] = None
   also_compare: Mapping[str, Sequence[str]] = dataclasses.field(
