@@ -23,7 +23,8 @@ of --root, to regenerate without the runs) it writes, under --out,
 (c) <results_dir>/controls.png: a panel per fraction of `controls_fractions`
     where a control (a model other than those three) has finished: each
     model's paired (by seed) difference in final test accuracy from its
-    baseline, with its 95% interval;
+    baseline, and from the models `also_compare` names, with its 95%
+    interval;
 (d) <markdown>: per model, training fraction and training length: parameters
     and overhead, GFLOPs, final and best test accuracy, the train - test
     accuracy gap, the final training loss, and the paired differences from
@@ -681,16 +682,20 @@ def plot_accuracy_vs_fraction(results, colors, out):
 
 
 def control_differences(results, fraction):
-  """[(key, its baseline, paired difference from it)] at `fraction`: every
-  model but the baseline; [] until a control (not a role) has one."""
+  """[(key, whom it is compared with, paired difference)] at `fraction`: every
+  model but the baseline against its baseline, and against the models that
+  `also_compare` names (a control pair's own gain, e.g. the hybrid's under
+  another schedule); [] until a control (not a role) has one."""
   bars = []
   for key in results.groups:
     model, key_fraction, _ = key
     compared = results.spec.compared_with(model)
-    if key_fraction == fraction and compared:
-      paired = results.paired(key, compared[0])
-      if paired:
-        bars.append((key, compared[0], paired))
+    if key_fraction != fraction or not compared:
+      continue
+    for other in dict.fromkeys(
+        (compared[0], *results.spec.also_compare.get(model, ()))):
+      if paired := results.paired(key, other):
+        bars.append((key, other, paired))
   has_control = any(key[0] not in results.spec.roles for key, _, _ in bars)
   return bars if has_control else []
 
@@ -718,8 +723,9 @@ def plot_controls(results, colors, out):
     ax.invert_yaxis()
     ax.axvline(0, color='black', linewidth=0.8)
     ax.set_title(f'{of_train(fraction)}, CIFAR-10 (JPEG copy)')
-  axes[-1, 0].set_xlabel('final test accuracy − baseline (points), paired by '
-                         'seed\nerror bars: 95% t interval, none with n=1')
+  axes[-1, 0].set_xlabel('final test accuracy − the model after the minus '
+                         '(points)\npaired by seed; error bars: 95% t '
+                         'interval, none with n=1')
   fig.tight_layout()
   return _save(fig, out, 'controls.png')
 
@@ -766,7 +772,7 @@ def plot(results, out):
       ('loss curves', plot_loss_curves(results, colors, out)),
       ('test accuracy against training fraction',
        plot_accuracy_vs_fraction(results, colors, out)),
-      ('paired differences from the baseline',
+      ('paired differences of each model and control, with 95% intervals',
        plot_controls(results, colors, out)),
       ('epoch by epoch against the published runs',
        plot_against_published(results, colors, out))]

@@ -411,6 +411,14 @@ def test_a_control_is_also_compared_with_the_models_the_grid_names():
   assert 'hybrid_cifar10_cosine − baseline_cifar10_cosine = +5.00' in words
   assert 'hybrid_cifar10_cosine − baseline_cifar10 = +10.00' in words
   assert 'baseline_cifar10_cosine − hybrid_cifar10_cosine' not in words
+  # The chart shows the pair's own gain beside the gain over the baseline.
+  assert [(model, other, round(100 * mean)) for (model, _, _), other,
+          (mean, _, _, _) in report.control_differences(
+              _results(runs, spec), 0.1)] == [
+                  ('hybrid_cifar10', 'baseline_cifar10', -2),
+                  ('baseline_cifar10_cosine', 'baseline_cifar10', 5),
+                  ('hybrid_cifar10_cosine', 'baseline_cifar10', 10),
+                  ('hybrid_cifar10_cosine', 'baseline_cifar10_cosine', 5)]
 
 
 def test_a_summary_keeps_its_recorded_runs_that_the_directory_lacks(
