@@ -164,14 +164,25 @@ def load_grid(grid_file):
 
 
 def logged_scalars(workdir):
-  """{tag: [(step, value), ...]} from a run's TensorBoard event files."""
+  """{tag: [(step, value), ...]} from a run's TensorBoard event files, each
+  step once, by step.
+
+  A run resumed from a checkpoint older than its logs (after a crash, or from
+  an archive refreshed between checkpoints) logs some steps twice: the later
+  write is kept, the one that the rest of the run continues from.
+  """
   accumulator = event_accumulator.EventAccumulator(
       str(workdir), size_guidance={event_accumulator.TENSORS: 0})
   accumulator.Reload()
-  return {tag: [(e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
-                for e in accumulator.Tensors(tag)]
-          for tag in accumulator.Tags()['tensors']
-          if not tag.startswith('_hparams_')}
+  scalars = {}
+  for tag in accumulator.Tags()['tensors']:
+    if tag.startswith('_hparams_'):
+      continue
+    by_step = {e.step: float(tensor_util.make_ndarray(e.tensor_proto))
+               for e in sorted(accumulator.Tensors(tag),
+                               key=lambda e: e.wall_time)}
+    scalars[tag] = sorted(by_step.items())
+  return scalars
 
 
 def load_runs(root):

@@ -14,13 +14,19 @@ that committing the archive folder carries the grid to the next machine:
 - either: its starts (`STARTS`), one line each time the sweep began or
   resumed training it, with the step and the machine, so that a run whose
   steps were computed on different CPU models says so.
+
+While a run trains, `refreshing` packs it again every few minutes, at its
+newest checkpoint: a machine lost without a SIGTERM (a session cut off) leaves
+an archive at most that old in the work tree, not one from the run's start.
 """
 
+import contextlib
 import io
 import json
 import os
 import re
 import tarfile
+import threading
 import time
 
 from absl import logging
@@ -100,14 +106,55 @@ def save(workdir, archive, name):
   target = path(archive, name)
   manifest['archived'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
   manifest_bytes = json.dumps(manifest).encode()
-  with tarfile.open(target + '.tmp', 'w:gz') as tar:
-    info = tarfile.TarInfo(_MANIFEST)
-    info.size, info.mtime = len(manifest_bytes), time.time()
-    tar.addfile(info, io.BytesIO(manifest_bytes))
-    for member in members:
-      tar.add(os.path.join(workdir, member), arcname=member)
+  try:
+    with tarfile.open(target + '.tmp', 'w:gz') as tar:
+      info = tarfile.TarInfo(_MANIFEST)
+      info.size, info.mtime = len(manifest_bytes), time.time()
+      tar.addfile(info, io.BytesIO(manifest_bytes))
+      for member in members:
+        tar.add(os.path.join(workdir, member), arcname=member)
+  except BaseException:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(target + '.tmp')
+    raise
   os.replace(target + '.tmp', target)  # Never a half-written archive.
   logging.info('%s: archived to %s (%s).', name, target, manifest)
+
+
+@contextlib.contextmanager
+def refreshing(workdir, archive, name, seconds):
+  """Packs the run into the archive every `seconds` while the block trains
+  it, whenever it has a newer checkpoint than the last time.
+
+  From a background thread, stopped before the block ends, so that the
+  archive written when the run finishes or is preempted comes last. A pack
+  that fails (orbax removed a replaced best checkpoint while it was read) is
+  logged and tried again at the next refresh; the archive keeps its last
+  whole version.
+  """
+  stop = threading.Event()
+
+  def refresh():
+    packed_step = None
+    while not stop.wait(seconds):
+      step = _newest_step(workdir, 'checkpoints')
+      if step is None or step == packed_step:
+        continue  # Nothing to resume from yet, or nothing new.
+      try:
+        save(workdir, archive, name)
+        packed_step = step
+      except (OSError, tarfile.TarError) as e:
+        logging.warning('%s: refreshing its archive failed (%s); it is tried '
+                        'again in %g s.', name, e, seconds)
+
+  thread = threading.Thread(target=refresh, name=f'archive {name}',
+                            daemon=True)
+  thread.start()
+  try:
+    yield
+  finally:
+    stop.set()
+    thread.join()
 
 
 def restore(archive, name, workdir):

@@ -19,10 +19,11 @@ worker never leaves a run blocked. On a 2-core CPU:
   taskset -c 1 python -m mixer_jax.sweep --grid=... --root=... &
 
 With `--archive=DIR` the grid also outlives the machine (run_archive.py): a
-run is packed into DIR when it finishes or is preempted, and unpacked from
-DIR before it trains in an empty workdir. To stop workers without losing
-their progress, send them SIGTERM (each saves a checkpoint at its step and
-archives it), then commit DIR.
+run is packed into DIR when it finishes or is preempted, and every
+`--archive_every_minutes` while it trains (at its newest checkpoint), and
+unpacked from DIR before it trains in an empty workdir. To stop workers
+without losing their progress, send them SIGTERM (each saves a checkpoint at
+its step and archives it), then commit DIR.
 """
 
 import contextlib
@@ -74,13 +75,21 @@ def _load_grid(path):
   return runs
 
 
-def run_all(grid_file, root, common_overrides=None, archive=None):
+def run_all(grid_file, root, common_overrides=None, archive=None,
+            archive_every_minutes=15.0):
   """Trains every unfinished, unclaimed run; returns the finished runs' results.
 
   Runs that another sweep process is training are skipped and left out. With
-  `archive`, runs are unpacked from it and packed into it (run_archive.py).
+  `archive`, runs are unpacked from it and packed into it (run_archive.py):
+  when they end, and every `archive_every_minutes` while they train (0: only
+  when they end).
   """
   results = []
+  if archive_every_minutes < 0:
+    raise config_lib.ConfigError(
+        f'--archive_every_minutes={archive_every_minutes} is negative; pass '
+        f'the minutes between archives of a training run, or 0 to archive '
+        f'runs only when they finish or are preempted.')
   if archive:  # Written when a run ends: checked before any training.
     train.check_writable(archive, '--archive')
   for run in _load_grid(grid_file):
@@ -98,7 +107,9 @@ def run_all(grid_file, root, common_overrides=None, archive=None):
                      run['name'])
       else:
         try:
-          results.append(_train(run, workdir, common_overrides))
+          with _refreshing(archive, run['name'], workdir,
+                           60 * archive_every_minutes):
+            results.append(_train(run, workdir, common_overrides))
         except train.Preempted:
           _archive(archive, run['name'], workdir)
           raise
@@ -112,6 +123,12 @@ def run_all(grid_file, root, common_overrides=None, archive=None):
 def _archive(archive, name, workdir):
   if archive and jax.process_index() == 0:
     run_archive.save(workdir, archive, name)
+
+
+def _refreshing(archive, name, workdir, seconds):
+  if archive and seconds and jax.process_index() == 0:
+    return run_archive.refreshing(workdir, archive, name, seconds)
+  return contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -205,7 +222,8 @@ def main(argv):
   common = dict(item.split('=', 1) for item in FLAGS.set)
   with train.exit_codes():  # After SIGTERM the run is resumable.
     run_all(FLAGS.grid, FLAGS.root,
-            {k: _parse_value(v) for k, v in common.items()}, FLAGS.archive)
+            {k: _parse_value(v) for k, v in common.items()}, FLAGS.archive,
+            FLAGS.archive_every_minutes)
 
 
 if __name__ == '__main__':
@@ -217,5 +235,9 @@ if __name__ == '__main__':
   flags.DEFINE_string('archive', None, 'A folder to commit: each run packed '
                       'when it finishes or is preempted, and unpacked before '
                       'it trains in an empty workdir (run_archive.py).')
+  flags.DEFINE_float('archive_every_minutes', 15.0, 'With --archive: minutes '
+                     'between archives of a training run, at its newest '
+                     'checkpoint, so that a machine lost without SIGTERM '
+                     'loses at most this much; 0: only when a run ends.')
   flags.mark_flags_as_required(['grid', 'root'])
   app.run(main)

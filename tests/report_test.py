@@ -431,3 +431,18 @@ def test_a_summary_keeps_its_recorded_runs_that_the_directory_lacks(
   merged = report.with_recorded_runs([_run('b', 1, 0.5)], summary)
   assert [(r['name'], r['eval']['test_accuracy']) for r in merged] == [
       ('a_frac0.1_seed0', 0.4), ('b_frac0.1_seed1', 0.5)]
+
+
+def test_a_step_logged_twice_is_read_once_as_last_written(tmp_path):
+  # A run resumed from a checkpoint at step 2 after it had logged step 3: the
+  # resumed process logs steps 3 and 4 into a second event file.
+  from clu import metric_writers
+  for values in ({1: 0.9, 2: 0.8, 3: 0.7}, {3: 0.6, 4: 0.5}):
+    writer = metric_writers.create_default_writer(str(tmp_path))
+    for step, value in values.items():
+      writer.write_scalars(step, {'train_loss': value})
+    writer.close()
+  assert len(list(tmp_path.glob('events.out.tfevents.*'))) == 2
+  assert report.logged_scalars(tmp_path)['train_loss'] == [
+      (1, pytest.approx(0.9)), (2, pytest.approx(0.8)),
+      (3, pytest.approx(0.6)), (4, pytest.approx(0.5))]

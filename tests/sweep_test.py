@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import time
 from unittest.mock import ANY
 
 import pytest
@@ -289,3 +290,87 @@ def test_an_archive_is_not_unpacked_over_a_workdir_with_state(
 
 def _steps(checkpoint_dir):
   return [int(p.name) for p in checkpoint_dir.iterdir() if p.name.isdigit()]
+
+
+def _archived_step(archive, name):
+  with tarfile.open(run_archive.path(archive, name)) as tar:
+    return json.load(tar.extractfile('ARCHIVED.json'))['step']
+
+
+def _wait_for(condition, seconds=30):
+  deadline = time.monotonic() + seconds
+  while not condition():
+    assert time.monotonic() < deadline, 'waited in vain'
+    time.sleep(0.01)
+
+
+def test_a_training_run_is_archived_again_at_each_newer_checkpoint(tmp_path):
+  workdir, archive = tmp_path / 'run', str(tmp_path / 'archive')
+  (workdir / 'events.out.tfevents.1').parent.mkdir()
+  (workdir / 'events.out.tfevents.1').write_text('logs')
+  with run_archive.refreshing(str(workdir), archive, 'run', 0.01):
+    time.sleep(0.1)  # No checkpoint yet: nothing to resume from, no archive.
+    assert not os.path.exists(run_archive.path(archive, 'run'))
+    (workdir / 'checkpoints' / '100').mkdir(parents=True)
+    _wait_for(lambda: os.path.exists(run_archive.path(archive, 'run')))
+    assert _archived_step(archive, 'run') == 100
+    (workdir / 'checkpoints' / '200').mkdir()
+    _wait_for(lambda: _archived_step(archive, 'run') == 200)
+  packed_at = os.stat(run_archive.path(archive, 'run')).st_mtime_ns
+  time.sleep(0.1)  # Stopped with the block.
+  assert os.stat(run_archive.path(archive, 'run')).st_mtime_ns == packed_at
+
+
+def test_a_failed_refresh_keeps_the_last_archive_and_tries_again(
+    tmp_path, monkeypatch, caplog):
+  workdir, archive = tmp_path / 'run', str(tmp_path / 'archive')
+  (workdir / 'checkpoints' / '100').mkdir(parents=True)
+  run_archive.save(str(workdir), archive, 'run')
+  (workdir / 'checkpoints' / '200').mkdir()
+  add = tarfile.TarFile.add
+  failures = []
+
+  def vanishing_twice(self, name, *args, **kwargs):
+    if len(failures) < 2:  # As a replaced best checkpoint that orbax removed.
+      failures.append(name)
+      raise FileNotFoundError(name)
+    return add(self, name, *args, **kwargs)
+
+  monkeypatch.setattr(tarfile.TarFile, 'add', vanishing_twice)
+  with pytest.raises(FileNotFoundError):
+    run_archive.save(str(workdir), archive, 'run')
+  assert os.listdir(archive) == ['run.tar.gz']  # No half-written file left.
+  assert _archived_step(archive, 'run') == 100
+  with run_archive.refreshing(str(workdir), archive, 'run', 0.01):
+    _wait_for(lambda: _archived_step(archive, 'run') == 200)
+  assert len(failures) == 2 and 'refreshing its archive failed' in caplog.text
+
+
+def test_the_sweep_refreshes_the_archive_of_the_run_it_trains(
+    tmp_path, monkeypatch):
+  grid_file = tmp_path / 'grid.py'
+  grid_file.write_text(
+      'from mixer_jax import sweep\n'
+      'def get_grid():\n'
+      f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r}]'
+      f', [0], [0.5], {TINY!r})\n')
+  archive = str(tmp_path / 'archive')
+  name = 'baseline_cifar10_frac0.5_seed0'
+  while_training = []
+
+  def train_until_archived(run, workdir, common_overrides):
+    os.makedirs(os.path.join(workdir, 'checkpoints', '100'))
+    _wait_for(lambda: os.path.exists(run_archive.path(archive, name)))
+    while_training.append(_archived_step(archive, name))
+    return {'name': run['name']}
+
+  monkeypatch.setattr(sweep, '_train', train_until_archived)
+  sweep.run_all(str(grid_file), str(tmp_path / 'runs'), archive=archive,
+                archive_every_minutes=0.01 / 60)
+  assert while_training == [100]
+  with tarfile.open(run_archive.path(archive, name)) as tar:
+    assert 'result.json' in tar.getnames()  # The finished run's came last.
+  with pytest.raises(config_lib.ConfigError,
+                     match='--archive_every_minutes=-1 is negative'):
+    sweep.run_all(str(grid_file), str(tmp_path / 'runs'), archive=archive,
+                  archive_every_minutes=-1)
