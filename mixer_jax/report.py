@@ -29,7 +29,9 @@ of --root, to regenerate without the runs) it writes, under --out,
     and overhead, GFLOPs, final and best test accuracy, the train - test
     accuracy gap, the final training loss, and the paired differences from
     the baseline and from the hybrid with 95% intervals; published figures;
-    the differences in words; the figures; and the conclusion from
+    every run's own final and best test accuracy (with its epoch), final
+    training loss and clean training accuracy; the differences in words;
+    the figures; and the conclusion from
     <results_dir>/conclusion.md, which a person writes;
 (e) <results_dir>/fidelity.png: with `published` curves, the published runs'
     test accuracy and training loss epoch by epoch beside this grid's runs of
@@ -515,6 +517,47 @@ def results_table(results):
   return '\n'.join(lines) + '\n'
 
 
+def best_evaluation(run):
+  """(accuracy, when): the run's best test accuracy and the first evaluation
+  that reached it, as 'epoch N' where the run is counted in epochs, else
+  'step N'."""
+  step, accuracy = max(run['scalars']['test_accuracy'],
+                       key=lambda point: point[1])
+  config = run_config(run)
+  if config.num_train_steps != -1:
+    return accuracy, f'step {step}'
+  last_step = run['scalars']['test_accuracy'][-1][0]  # The run's last step.
+  return accuracy, f'epoch {step * config.num_epochs / last_step:.3g}'
+
+
+_RUN_COLUMNS = ('model', 'train fraction', 'length', 'seed',
+                'final test acc %', 'best test acc % (when)',
+                'final train loss', 'clean train acc %')
+
+
+def runs_table(results):
+  """The Markdown table of every run, another grid's references first, in the
+  order of the groups' table, by seed."""
+  order = lambda key, rank: (key[1], key[2], rank, results.spec.order(key[0]))
+  groups = sorted(
+      [(order(key, 0), key, group) for key, group in
+       results.references.items()] +
+      [(order(key, 1), key, group) for key, group in results.groups.items()],
+      key=lambda item: item[0])
+  lines = ['| ' + ' | '.join(_RUN_COLUMNS) + ' |',
+           '|' + '---|' * len(_RUN_COLUMNS)]
+  for _, (model, fraction, length), group in groups:
+    for run in sorted(group, key=lambda r: r['seed']):
+      best, when = best_evaluation(run)
+      clean = run['eval'].get('train_clean_accuracy')
+      cells = [results.label(model), f'{fraction:g}', length, str(run['seed']),
+               f'{100 * final_test_accuracy(run):.2f}',
+               f'{100 * best:.2f} ({when})', f'{final_train_loss(run):.3f}',
+               'n/a' if clean is None else f'{100 * clean:.2f}']
+      lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
 def differences_in_words(results):
   """Each of this grid's models' paired differences from its baseline and,
   but for the hybrid, from its hybrid, per training fraction and length."""
@@ -912,6 +955,12 @@ alike, paired by seed: the same training subset and data order for both
 models.
 {published}
 {results_table(results)}
+## Each run
+
+The table's groups, run by run. Clean train acc: accuracy on the 2,000
+training images without augmentation, at the end.
+
+{runs_table(results)}
 ## Figures
 
 {images}

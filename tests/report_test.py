@@ -446,3 +446,21 @@ def test_a_step_logged_twice_is_read_once_as_last_written(tmp_path):
   assert report.logged_scalars(tmp_path)['train_loss'] == [
       (1, pytest.approx(0.9)), (2, pytest.approx(0.8)),
       (3, pytest.approx(0.6)), (4, pytest.approx(0.5))]
+
+
+def test_each_run_has_a_row_with_its_best_evaluations_epoch():
+  runs = [_run('baseline_cifar10', s, 0.5 + s / 100) for s in (1, 0)] + [
+      _run('hybrid_cifar10', 0, 0.52)]
+  runs[0]['scalars']['test_accuracy'] = [(10, 0.40), (30, 0.53), (40, 0.51)]
+  runs[2]['overrides'] = {'num_train_steps': 2}  # Counted in steps.
+  rows = [[cell.strip() for cell in line.split('|')[1:-1]]
+          for line in report.runs_table(_results(runs)).splitlines()[2:]]
+  # In the order of the groups' table (fraction, length, role), by seed.
+  assert rows == [
+      ['hybrid_cifar10', '0.1', '2 steps', '0', '52.00', '53.00 (step 1)',
+       '1.000', '62.00'],
+      ['baseline_cifar10', '0.1', '40 epochs', '0', '50.00', '51.00 (epoch 20)',
+       '1.000', '60.00'],
+      # Its best at step 30 of 40: epoch 30 of 40.
+      ['baseline_cifar10', '0.1', '40 epochs', '1', '51.00', '53.00 (epoch 30)',
+       '1.000', '61.00']]
