@@ -957,8 +957,8 @@ models.
 {results_table(results)}
 ## Each run
 
-The table's groups, run by run. Clean train acc: accuracy on the 2,000
-training images without augmentation, at the end.
+The table's groups, run by run. Clean train acc: accuracy at the end on the
+run's first `train_clean_size` training images, without augmentation.
 
 {runs_table(results)}
 ## Figures
