@@ -99,6 +99,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
 from mixer_jax import config_lib
+from mixer_jax import run_archive
 
 FLAGS = flags.FLAGS
 
@@ -872,8 +873,15 @@ def _provenance(results, grid_names):
   missing = unfinished(runs, grid_names)
   lines.append(f'- Runs finished {when}; {len(runs)} of\n'
                f'  {len(runs) + len(missing)} runs of the grid are done.')
-  if missing:
-    lines.append(f'- Not run yet: {", ".join(missing)}.')
+  archive = results.spec.archive
+  stopped = {name: state for name in missing if archive and (
+      state := run_archive.manifest(archive, name)) and state['step']}
+  if stopped:
+    lines.append(f'- Stopped partway, to resume from `{archive}`: ' + ', '.join(
+        f'{name} at step {state["step"]:,} (archived {state["archived"]})'
+        for name, state in stopped.items()) + '.')
+  if not_started := [name for name in missing if name not in stopped]:
+    lines.append(f'- Not run yet: {", ".join(not_started)}.')
   lines += [f'- {r["name"]} trained on more than one machine: {spans}.'
             for r in runs if (spans := machine_spans(r))]
   other = results.spec.references_from

@@ -157,6 +157,16 @@ def refreshing(workdir, archive, name, seconds):
     thread.join()
 
 
+def manifest(archive, name):
+  """The run's archived state: {'finished', 'step', 'archived'}; None if the
+  archive has no file for it."""
+  source = path(archive, name)
+  if not os.path.exists(source):
+    return None
+  with tarfile.open(source) as tar:
+    return json.load(tar.extractfile(_MANIFEST))
+
+
 def restore(archive, name, workdir):
   """Unpacks the run's archive into `workdir` if it holds no run state yet.
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mixer_jax import report
+from mixer_jax import run_archive
 from conftest import REPO
 
 SPEC = report.Spec(
@@ -309,8 +310,10 @@ def test_a_partial_grid_lists_its_unfinished_runs_and_draws_what_it_can(
     tmp_path):
   runs = [_run('hybrid_cifar10_k5', 0, 0.47)]
   results = _results(runs)
-  figures = report.plot(results, tmp_path)
-  assert figures == [] and not list(tmp_path.iterdir())
+  out = tmp_path / 'figures'
+  out.mkdir()
+  figures = report.plot(results, out)
+  assert figures == [] and not list(out.iterdir())
   grid_names = ['baseline_cifar10_frac0.1_seed0', runs[0]['name'],
                 'hybrid_cifar10_frac0.1_seed0']
   page = report.results_markdown(results, 'grids/g.py', grid_names, figures,
@@ -319,12 +322,26 @@ def test_a_partial_grid_lists_its_unfinished_runs_and_draws_what_it_can(
   assert ('Not run yet: baseline_cifar10_frac0.1_seed0, '
           'hybrid_cifar10_frac0.1_seed0.') in page
   assert '![' not in page and 'No paired runs yet.' in page
+  # A run stopped partway says from which step it resumes.
+  workdir = tmp_path / 'workdir'
+  (workdir / 'checkpoints' / '1200').mkdir(parents=True)
+  run_archive.save(str(workdir), str(tmp_path / 'archive'),
+                   'hybrid_cifar10_frac0.1_seed0')
+  archived = run_archive.manifest(str(tmp_path / 'archive'),
+                                  'hybrid_cifar10_frac0.1_seed0')['archived']
+  spec = dataclasses.replace(SPEC, archive=str(tmp_path / 'archive'))
+  page = report.results_markdown(_results(runs, spec), 'grids/g.py',
+                                 grid_names, figures, 'C.')
+  assert (f'Stopped partway, to resume from `{tmp_path / "archive"}`: '
+          f'hybrid_cifar10_frac0.1_seed0 at step 1,200 (archived {archived}).'
+          in page)
+  assert 'Not run yet: baseline_cifar10_frac0.1_seed0.' in page
 
   results = _results(runs + [_run('baseline_cifar10', 0, 0.5)])
-  figures = report.plot(results, tmp_path)
+  figures = report.plot(results, out)
   page = report.results_markdown(results, 'grids/g.py', grid_names, figures,
                                  'C.')
-  assert sorted(f.name for f in tmp_path.iterdir()) == [
+  assert sorted(f.name for f in out.iterdir()) == [
       'accuracy_vs_fraction.png', 'controls.png', 'loss_curves.png']
   assert page.count('](results/t/') == 3
 
