@@ -38,7 +38,8 @@ of --root, to regenerate without the runs) it writes, under --out,
     the same models, fraction and length; the page gives their differences.
 
 It reports a partial grid too: a figure is drawn only from the runs that have
-finished (and left out without them), and the page lists the unfinished ones.
+finished (and left out without them), and the page lists the unfinished ones,
+with the step from which the grid's `archive` resumes those stopped partway.
 
 The grid file declares a module-level dict REPORT:
 
