@@ -503,15 +503,21 @@ def _published_cells(spec):
   return cells
 
 
+def _row_order(results, key, rank):
+  """Sort key of the tables' rows: per fraction and length, another grid's
+  reference groups (rank 0), this grid's (1), the published figures (2)."""
+  model, fraction, length = key
+  return fraction, length, rank, results.spec.order(model)
+
+
 def results_table(results):
   """The Markdown table (d): per fraction and length, another grid's reference
   groups, then this grid's, then the published figures."""
-  order = lambda key, rank: (key[1], key[2], rank, results.spec.order(key[0]))
-  rows = ([(order(key, 0), _group_cells(results, key, group))
+  rows = ([(_row_order(results, key, 0), _group_cells(results, key, group))
            for key, group in results.references.items()] +
-          [(order(key, 1), _group_cells(results, key, group))
+          [(_row_order(results, key, 1), _group_cells(results, key, group))
            for key, group in results.groups.items()] +
-          [(order(key, 2), cells)
+          [(_row_order(results, key, 2), cells)
            for key, cells in _published_cells(results.spec).items()])
   lines = ['| ' + ' | '.join(_COLUMNS) + ' |', '|' + '---|' * len(_COLUMNS)]
   lines += ['| ' + ' | '.join(cells) + ' |'
@@ -540,11 +546,11 @@ _RUN_COLUMNS = ('model', 'train fraction', 'length', 'seed',
 def runs_table(results):
   """The Markdown table of every run, another grid's references first, in the
   order of the groups' table, by seed."""
-  order = lambda key, rank: (key[1], key[2], rank, results.spec.order(key[0]))
   groups = sorted(
-      [(order(key, 0), key, group) for key, group in
-       results.references.items()] +
-      [(order(key, 1), key, group) for key, group in results.groups.items()],
+      [(_row_order(results, key, 0), key, group)
+       for key, group in results.references.items()] +
+      [(_row_order(results, key, 1), key, group)
+       for key, group in results.groups.items()],
       key=lambda item: item[0])
   lines = ['| ' + ' | '.join(_RUN_COLUMNS) + ' |',
            '|' + '---|' * len(_RUN_COLUMNS)]
