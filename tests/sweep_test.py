@@ -31,6 +31,16 @@ REPORT = {'title': 'Tiny', 'markdown': 'TINY.md', 'results_dir': 'tiny',
           'hybrid': 'hybrid_cifar10'}
 
 
+def _baseline_grid(tmp_path, overrides=TINY, seeds=(0,)):
+  """A grid file of the baseline config at half of train, one run a seed."""
+  grid_file = tmp_path / 'grid.py'
+  grid_file.write_text(
+      'from mixer_jax import sweep\n'
+      'def get_grid():\n'
+      f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r}]'
+      f', {list(seeds)!r}, [0.5], {overrides!r})\n')
+  return grid_file
+
 def test_committed_grid_is_complete_and_paired():
   runs = config_lib.load_python_file(REPO / 'grids' / 'small_data.py'
                                      ).get_grid()
@@ -123,12 +133,7 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
 
 def test_a_run_claimed_by_another_sweep_process_is_left_to_it(
     tmp_path, mock_tfds):
-  grid_file = tmp_path / 'grid.py'
-  grid_file.write_text(
-      'from mixer_jax import sweep\n'
-      'def get_grid():\n'
-      f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r}]'
-      f', [0, 1], [0.5], {TINY!r})\n')
+  grid_file = _baseline_grid(tmp_path, seeds=[0, 1])
   claimed = tmp_path / 'runs' / 'baseline_cifar10_frac0.5_seed0'
   claimed.mkdir(parents=True)
   # Another process's claim: a lock on a separate open file description.
@@ -153,12 +158,7 @@ def _report_cli(*args):
 
 def test_a_preempted_run_moves_to_a_new_machine_through_the_archive(
     tmp_path, mock_tfds, monkeypatch):
-  grid_file = tmp_path / 'grid.py'
-  grid_file.write_text(
-      'from mixer_jax import sweep\n'
-      'def get_grid():\n'
-      f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r}]'
-      f', [0], [0.5], {{**{TINY!r}, "num_train_steps": 7}})\n')
+  grid_file = _baseline_grid(tmp_path, {**TINY, 'num_train_steps': 7})
   archive = tmp_path / 'archive'
   name = 'baseline_cifar10_frac0.5_seed0'
   with mock_tfds(num_examples=40):
@@ -227,12 +227,7 @@ def test_an_unwritable_archive_stops_the_sweep_before_any_training(
     raise AssertionError('trained with an archive it cannot write')
 
   monkeypatch.setattr(train, 'train_and_evaluate', must_not_train)
-  grid_file = tmp_path / 'grid.py'
-  grid_file.write_text(
-      'from mixer_jax import sweep\n'
-      'def get_grid():\n'
-      f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r}]'
-      f', [0], [0.5], {TINY!r})\n')
+  grid_file = _baseline_grid(tmp_path)
   (tmp_path / 'a_file').write_text('')
   with pytest.raises(config_lib.ConfigError,
                      match='--archive=.*cannot be written'):
@@ -348,12 +343,7 @@ def test_a_failed_refresh_keeps_the_last_archive_and_tries_again(
 
 def test_the_sweep_refreshes_the_archive_of_the_run_it_trains(
     tmp_path, monkeypatch):
-  grid_file = tmp_path / 'grid.py'
-  grid_file.write_text(
-      'from mixer_jax import sweep\n'
-      'def get_grid():\n'
-      f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r}]'
-      f', [0], [0.5], {TINY!r})\n')
+  grid_file = _baseline_grid(tmp_path)
   archive = str(tmp_path / 'archive')
   name = 'baseline_cifar10_frac0.5_seed0'
   while_training = []
