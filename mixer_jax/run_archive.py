@@ -135,11 +135,11 @@ def refreshing(workdir, archive, name, seconds):
   stop = threading.Event()
 
   def refresh():
-    packed_step = None
+    packed_step = None  # As no checkpoint: nothing to resume from yet.
     while not stop.wait(seconds):
       step = _newest_step(workdir, 'checkpoints')
-      if step is None or step == packed_step:
-        continue  # Nothing to resume from yet, or nothing new.
+      if step == packed_step:
+        continue  # Nothing new since the last pack, or no checkpoint yet.
       try:
         save(workdir, archive, name)
         packed_step = step
