@@ -1,10 +1,9 @@
 r"""Hybrid: nano MLP-Mixer with a 3x3 depthwise-separable stem on CIFAR-100.
 
-Where tfds can download CIFAR-100 (no offline copy exists here):
-  python train.py --config=configs/hybrid_cifar100.py --workdir=/tmp/h100
-With a prepared data dir: add --config.tfds_data_dir=DIR.
+  python train.py --config=configs/hybrid_cifar100.py --workdir=/tmp/h100 \
+    --config.tfds_data_dir=../shared/data/tfds
 
-Results: not measured yet; CIFAR-100 cannot be downloaded on the machines here.
+Results: not measured yet.
 """
 
 from mixer_jax import config_lib

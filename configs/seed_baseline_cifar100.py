@@ -7,11 +7,10 @@ The seed's recipe as run (docs/SEED.md): AdamW lr 3e-3, weight decay 5e-4 on
 every parameter, batch 128 with the last partial batch kept, 30 epochs, the
 per-step cosine wave, flip, crop, rotation, colour jitter, random erasing.
 
-Where tfds can download CIFAR-100 (no offline copy exists here):
-  python train.py --config=configs/seed_baseline_cifar100.py --workdir=/tmp/seed_baseline_100
-With a prepared data dir: add --config.tfds_data_dir=DIR.
+  python train.py --config=configs/seed_baseline_cifar100.py --workdir=/tmp/seed_baseline_100 \
+    --config.tfds_data_dir=../shared/data/tfds
 
-Results: not measured yet; CIFAR-100 cannot be downloaded on the machines here.
+Results: not measured yet.
 """
 
 from mixer_jax import config_lib

@@ -1,9 +1,10 @@
 r"""Issue 18: the seed's experiment on CIFAR-10 (JPEG copy), and its controls.
 
-  python -m mixer_jax.sweep --grid=grids/seed.py --root=runs/seed \
+  python -m mixer_jax.sweep --grid=grids/seed_queue.py --root=runs/seed \
     --archive=runs_archive/seed --set=tfds_data_dir=../shared/data/tfds
-  (on 2 cores: one worker per core, `taskset -c 0 ...` and `taskset -c 1 ...`;
-  before the machine goes, SIGTERM them and commit runs_archive/seed: README)
+  (the workers take these runs and grids/seed_cifar100.py's in the order of
+  grids/seed_queue.py; on 2 cores one worker per core; before the machine
+  goes, SIGTERM them and commit runs_archive/seed: docs/EXPERIMENTS.md)
   python -m mixer_jax.report --root=runs/seed --grid=grids/seed.py --out=docs
   (docs/RESULTS.md and docs/results/seed/, as REPORT below says)
 
@@ -32,8 +33,7 @@ In order of importance, so that a sweep stopped early has the central result:
      project's own recipe (40 epochs, as grids/small_data.py, whose baseline
      runs it is compared with); then the same controls but the last on all
      of train, seed 0;
-  then A with this project's initialisers (below), a control; then C at 5%
-  and 25%.
+  then C at 5% and 25%.
 
 D on all of train was added on 2026-12-02, once C at 10% had finished: there
 the hybrid's gain was +0.30 points [-2.59, +3.19] (docs/RESULTS.md), too
@@ -49,12 +49,12 @@ average. A PyTorch run of the notebook's recipe on the same JPEG copy
 (benchmarks/torch_seed_recipe.py) tracked the notebook instead, and fell back
 with this project's initialisers; mixer_jax's hybrid with PyTorch's reached
 the notebook's first epoch (47.68% against 46.13%). So the seed's models now
-start as the notebook's did (PyTorch's initialisers, config_lib.seed_config),
-and A's first two runs go on under their own names (`_flaxinit`) as a control
-after D at 10%. docs/SEED.md has the check, the rule written before it and why
-the change goes beyond that rule. (The control was first placed after B; on
-2026-11-30, before it ran further, it moved behind C and D at 10%, which
-answer the issue's questions. The order of runs changes no run.)
+start as the notebook's did (PyTorch's initialisers, config_lib.seed_config).
+docs/SEED.md has the check, the rule written before it and why the change
+goes beyond that rule. A's first two runs were kept under their own names
+(`_flaxinit`, stopped at steps 6,352 and 3,900) as a control; on 2026-12-06
+that control was retired unfinished (issue 39): the PyTorch check had
+answered its question. Their partial archives stay in runs_archive/seed.
 
 Run length: 30 epochs at every data size, the seed's recipe unchanged. Why:
 it is the seed's experiment with less data, which is the claim under test; a
@@ -80,13 +80,10 @@ EVALS = {'eval_splits': ('test', 'train_clean'), 'train_clean_size': 2000,
          'checkpoint_every_steps': 100}
 LINEAR_BLOCK = {'model.stem.norm': 'none', 'model.stem.activation': 'none'}
 BLOCK_CONV = {'model.stem.type': 'none', 'model.token_conv_kernel_size': 3}
-# A's first two runs (to step 6,352 and 3,900 of 11,730) had these, not the
-# seed's; a check in PyTorch then traced the hybrid's shortfall to them.
-FLAX_INIT = {'model.initialisers': 'flax'}
 TRAIN_SPLIT_SIZE = 50_000
 
 
-def _logged_epochs(test_accuracy_percent, train_loss):
+def logged_epochs(test_accuracy_percent, train_loss):
   """A run's per-epoch log, as the notebook prints it, as report's curves."""
   return {'test_accuracy': [a / 100 for a in test_accuracy_percent],
           'train_loss': list(train_loss)}
@@ -106,12 +103,10 @@ REPORT = {
     'loss_curves_fractions': (1.0, 0.1),
     # D at 10%, and on all of train once a control there has finished.
     'controls_fractions': (0.1, 1.0),
-    # Under the intended schedule, or this project's initialisers, the gain is
-    # hybrid - baseline with both trained so.
+    # Under the intended schedule the gain is hybrid - baseline with both
+    # trained so.
     'also_compare': {'seed_hybrid_cifar10_epochcosine':
-                     ('seed_baseline_cifar10_epochcosine',),
-                     'seed_hybrid_cifar10_flaxinit':
-                     ('seed_baseline_cifar10_flaxinit',)},
+                     ('seed_baseline_cifar10_epochcosine',)},
     # Copied from the seed notebook's printed log; nothing else.
     'published': {
         'label': "the seed's published run (original CIFAR-10)",
@@ -131,7 +126,7 @@ REPORT = {
         'length': '30 epochs',
         'steps_per_epoch': 391,
         'curves': {
-            'seed_baseline_cifar10': _logged_epochs(
+            'seed_baseline_cifar10': logged_epochs(
                 test_accuracy_percent=(
                     44.03, 49.97, 57.40, 59.68, 63.38, 63.10, 66.54, 65.86,
                     68.72, 67.69, 70.12, 69.19, 71.58, 70.93, 72.90, 71.37,
@@ -143,7 +138,7 @@ REPORT = {
                     0.9039, 0.9011, 0.8799, 0.8695, 0.8552, 0.8425, 0.8287,
                     0.8213, 0.8170, 0.7965, 0.7871, 0.7757, 0.7689, 0.7633,
                     0.7577, 0.7435)),
-            'seed_hybrid_cifar10': _logged_epochs(
+            'seed_hybrid_cifar10': logged_epochs(
                 test_accuracy_percent=(
                     46.13, 48.65, 57.13, 56.20, 62.94, 62.33, 67.27, 69.48,
                     71.50, 71.36, 74.84, 73.58, 75.87, 73.98, 77.52, 77.14,
@@ -224,9 +219,6 @@ def get_grid():
       sweep.grid([BASELINE, HYBRID], [0], [1.0],
                  {**EVALS, 'optimizer.schedule': 'epoch_cosine'},
                  '_epochcosine') +
-      # A as first trained, with this project's initialisers: a control.
-      sweep.grid([BASELINE, HYBRID], [0], [1.0], {**EVALS, **FLAX_INIT},
-                 '_flaxinit') +
       # C, the other sizes.
       sweep.grid([BASELINE, HYBRID, STEM], SEEDS, [0.05], subset(0.05)) +
       sweep.grid([BASELINE, HYBRID, STEM], SEEDS, [0.25], subset(0.25)))

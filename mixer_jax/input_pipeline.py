@@ -64,7 +64,7 @@ def _builder(name, data_dir):
         f'download it, or point --config.tfds_data_dir (or $TFDS_DATA_DIR) at '
         f'a directory that holds a prepared copy, e.g. '
         f'--config.tfds_data_dir=../shared/data/tfds for the offline '
-        f'CIFAR-10 copy.') from e
+        f'CIFAR-10 and CIFAR-100 copies.') from e
   return builder
 
 

@@ -247,8 +247,7 @@ def create_train_state(config, model, tx, rng):
 
 
 def _normalize(config, images):
-  _, _, mean, std = config_lib.DATASETS[config.dataset]
-  return augment.normalize(images, mean, std)
+  return augment.normalize(images, *config_lib.normalization_stats(config))
 
 
 def _cross_entropy(logits, targets):

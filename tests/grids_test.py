@@ -22,7 +22,7 @@ def _changes(run, reference):
 
 def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
   runs = _grid('seed.py')
-  assert len(runs) == 65
+  assert len(runs) == 63
   # A and B first, in that order: a sweep stopped early has the central pair.
   assert list(runs)[:2] == ['seed_baseline_cifar10_frac1_seed0',
                             'seed_hybrid_cifar10_frac1_seed0']
@@ -56,22 +56,46 @@ def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
     at = lambda fraction, name=control: runs[f'{name}_frac{fraction}_seed0']
     assert _changes(at(1), runs[f'{model}_frac1_seed0']) == _changes(
         at(0.1), runs[f'{model}_frac0.1_seed0'])
-  # A, trained first with this project's initialisers: after every run that
-  # the issue's questions need at full data and 10%, before C's other sizes.
-  names = list(runs)
-  needed = [n for n, r in runs.items()
-            if '_flaxinit' not in n and r['overrides']['train_fraction'] in (
-                1.0, 0.1)]
-  other_sizes = [n for n, r in runs.items()
-                 if r['overrides']['train_fraction'] in (0.05, 0.25)]
-  for model in ('baseline', 'hybrid'):
-    name = f'seed_{model}_cifar10_flaxinit_frac1_seed0'
-    assert _changes(runs[name], runs[f'seed_{model}_cifar10_frac1_seed0']) == {
-        'model.initialisers': 'flax'}
-    assert max(map(names.index, needed)) < names.index(name) < min(
-        map(names.index, other_sizes))
+  assert not [n for n in runs if '_flaxinit' in n]  # Retired (issue 39).
   assert config_lib.seed_config('cifar10', 'hybrid').model.initialisers == (
       'pytorch')
+
+
+def test_cifar100_grid_is_the_cifar10_grids_recipe_on_cifar100():
+  cifar10, cifar100 = _grid('seed.py'), _grid('seed_cifar100.py')
+  assert len(cifar100) == 2 + 9 + 4 + 1
+  for name, run in cifar100.items():
+    twin = cifar10[name.replace('_cifar100', '_cifar10')]
+    assert run['overrides'] == twin['overrides'], name
+    assert run['config'] == twin['config'].replace('_cifar10.', '_cifar100.')
+  # Normalised as the seed notebook did, with CIFAR-10's statistics.
+  for model in ('baseline', 'stem', 'hybrid'):
+    config = config_lib.load_config_file(
+        REPO / 'configs' / f'seed_{model}_cifar100.py')
+    assert config.normalization == 'cifar10'
+    assert config_lib.normalization_stats(config) == (
+        config_lib.DATASETS['cifar10'][2:])
+    assert config.num_classes == 100
+
+
+def test_seed_queue_holds_both_grids_in_the_issues_order():
+  queue = _grid('seed_queue.py')
+  assert set(queue) == set(_grid('seed.py')) | set(_grid('seed_cifar100.py'))
+  names = list(queue)
+  assert names[:4] == ['seed_hybrid_cifar10_pointwise_frac1_seed0',
+                       'seed_hybrid_cifar10_linear_frac1_seed0',
+                       'seed_baseline_cifar100_frac1_seed0',
+                       'seed_hybrid_cifar100_frac1_seed0']
+  position = {name: i for i, name in enumerate(names)}
+  cifar100_10 = [n for n in names if '_cifar100_frac0.1_' in n]
+  assert len(cifar100_10) == 9
+  assert max(map(position.get, cifar100_10)) < position[
+      'seed_hybrid_cifar10_residual_frac1_seed0']
+  assert position['seed_baseline_cifar10_blockconv_frac1_seed0'] < position[
+      'seed_baseline_cifar100_frac1_seed1']
+  assert position['seed_stem_cifar100_frac1_seed0'] < position[
+      'seed_hybrid_cifar10_epochcosine_frac1_seed0'] < min(
+          position[n] for n in names if '_frac0.05_' in n or '_frac0.25_' in n)
 
 
 def test_seed_grids_published_curves_give_the_seeds_reported_figures():
@@ -92,6 +116,23 @@ def test_seed_grids_published_curves_give_the_seeds_reported_figures():
   assert hybrid.index(max(hybrid)) + 1 == 27
   assert round(100 * (max(hybrid) - max(baseline)), 2) == 5.56
   assert round(100 * hybrid[-1], 2) == 81.97
+
+
+def test_cifar100_grids_published_curves_give_the_seeds_reported_figures():
+  published = config_lib.load_python_file(
+      REPO / 'grids' / 'seed_cifar100.py').REPORT['published']
+  curves = published['curves']
+  for curve in curves.values():
+    assert len(curve['test_accuracy']) == len(curve['train_loss']) == 30
+    assert all(a > b for a, b in zip(curve['train_loss'],
+                                     curve['train_loss'][1:]))
+  baseline = curves['seed_baseline_cifar100']['test_accuracy']
+  hybrid = curves['seed_hybrid_cifar100']['test_accuracy']
+  assert (round(100 * max(baseline), 2), baseline.index(max(baseline))) == (
+      48.20, 27)
+  assert (round(100 * max(hybrid), 2), hybrid.index(max(hybrid))) == (
+      55.03, 29)
+  assert round(100 * (max(hybrid) - max(baseline)), 2) == 6.83
 
 
 def test_precision_grid_pairs_differ_only_in_the_dtype():
