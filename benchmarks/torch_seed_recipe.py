@@ -222,7 +222,7 @@ def load(split, data_dir):
 def comparison(rows, blocks, mixer_jax_workdir):
   """A Markdown table: each epoch of `rows` beside the notebook's (grids/
   seed.py) and, from its event files, a mixer_jax run's of the same model."""
-  from mixer_jax import report  # pylint: disable=g-import-not-at-top
+  from mixer_jax.experiments import report  # pylint: disable=g-import-not-at-top
   published = config_lib.load_python_file(os.path.join(
       os.path.dirname(__file__), '..', 'grids', 'seed.py')).REPORT['published']
   notebook = published['curves'][f'seed_{blocks}_cifar10']

@@ -18,8 +18,8 @@ import page_faults  # pylint: disable=g-import-not-at-top,wrong-import-position
 import run as benchmark  # pylint: disable=g-import-not-at-top,wrong-import-position
 import step_variants  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from mixer_jax import sweep  # pylint: disable=g-bad-import-order
 from mixer_jax import train  # pylint: disable=g-bad-import-order
+from mixer_jax.experiments import sweep  # pylint: disable=g-bad-import-order
 
 
 def test_the_profile_attributes_traced_ops_to_model_parts_and_kinds():

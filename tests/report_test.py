@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from mixer_jax import report
-from mixer_jax import run_archive
+from mixer_jax.experiments import archive as run_archive
+from mixer_jax.experiments import report
 from conftest import REPO
 
 SPEC = report.Spec(

@@ -15,10 +15,10 @@ import pytest
 
 from mixer_jax import config_lib
 from mixer_jax import input_pipeline
-from mixer_jax import report
-from mixer_jax import run_archive
-from mixer_jax import sweep
 from mixer_jax import train
+from mixer_jax.experiments import archive as run_archive
+from mixer_jax.experiments import report
+from mixer_jax.experiments import sweep
 from conftest import REPO
 
 TINY = {'model.patches.size': (8, 8), 'model.hidden_dim': 16,
@@ -35,7 +35,7 @@ def _baseline_grid(tmp_path, overrides=TINY, seeds=(0,)):
   """A grid file of the baseline config at half of train, one run a seed."""
   grid_file = tmp_path / 'grid.py'
   grid_file.write_text(
-      'from mixer_jax import sweep\n'
+      'from mixer_jax.experiments import sweep\n'
       'def get_grid():\n'
       f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r}]'
       f', {list(seeds)!r}, [0.5], {overrides!r})\n')
@@ -73,7 +73,7 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
     tmp_path, mock_tfds, monkeypatch):
   grid_file = tmp_path / 'grid.py'
   grid_file.write_text(
-      'from mixer_jax import sweep\n'
+      'from mixer_jax.experiments import sweep\n'
       f'REPORT = {REPORT!r}\n'
       'def get_grid():\n'
       f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r},'
@@ -152,8 +152,8 @@ def test_a_run_claimed_by_another_sweep_process_is_left_to_it(
 
 
 def _report_cli(*args):
-  subprocess.run([sys.executable, '-m', 'mixer_jax.report', *args], cwd=REPO,
-                 check=True, capture_output=True)
+  subprocess.run([sys.executable, '-m', 'mixer_jax.experiments.report', *args],
+                 cwd=REPO, check=True, capture_output=True)
 
 
 def test_a_preempted_run_moves_to_a_new_machine_through_the_archive(

@@ -18,8 +18,8 @@ import pytest
 
 from mixer_jax import config_lib
 from mixer_jax import input_pipeline
-from mixer_jax import report
 from mixer_jax import train
+from mixer_jax.experiments import report
 from conftest import (REPO, load_seed_config, override, process_env,
                       tiny_config, tiny_seed_config)
 
