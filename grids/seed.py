@@ -93,8 +93,8 @@ def _logged_epochs(test_accuracy_percent, train_loss):
           'train_loss': list(train_loss)}
 
 
-# What mixer_jax.experiments.report writes from these runs (its docstring has
-# the keys).
+# What mixer_jax.experiments.report writes from these runs (the keys:
+# mixer_jax/experiments/report/grid_spec.py).
 REPORT = {
     'title': "Results: the seed's experiment, and what carries its gain",
     'markdown': 'RESULTS.md',

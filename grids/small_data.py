@@ -28,8 +28,8 @@ TRAIN_SPLIT_SIZE = 50_000
 EVALS = {'eval_splits': ('validation', 'test', 'train_clean'),
          'validation_size': 5000, 'train_clean_size': 2000}
 RESIDUAL = {'model.stem.residual': True}
-# What mixer_jax.experiments.report writes from these runs (its docstring has
-# the keys).
+# What mixer_jax.experiments.report writes from these runs (the keys:
+# mixer_jax/experiments/report/grid_spec.py).
 REPORT = {
     'title': 'Results: does locality help the Mixer on small data?',
     'markdown': 'RESULTS_small_data.md',
