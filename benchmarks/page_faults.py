@@ -36,8 +36,8 @@ import numpy as np
 import run as benchmark  # benchmarks/run.py, beside this file.
 # run puts the repository on sys.path.
 from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top,g-bad-import-order
-from mixer_jax import sweep  # pylint: disable=g-bad-import-order
 from mixer_jax import train  # pylint: disable=g-bad-import-order
+from mixer_jax.experiments import sweep  # pylint: disable=g-bad-import-order
 
 SETTINGS = {'4 KiB pages (default)': None,
             'huge pages': train.HUGE_PAGES_TUNABLE,

@@ -32,8 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top
 from mixer_jax import flops
 from mixer_jax import input_pipeline
-from mixer_jax import sweep
 from mixer_jax import train
+from mixer_jax.experiments import sweep
 
 flags.DEFINE_string('out', 'docs/benchmarks', 'Where results go.')
 flags.DEFINE_integer('steps', 12, 'Timed steps per measurement.')

@@ -222,13 +222,14 @@ def load(split, data_dir):
 def comparison(rows, blocks, mixer_jax_workdir):
   """A Markdown table: each epoch of `rows` beside the notebook's (grids/
   seed.py) and, from its event files, a mixer_jax run's of the same model."""
-  from mixer_jax import report  # pylint: disable=g-import-not-at-top
+  from mixer_jax.experiments.report import stats  # pylint: disable=g-import-not-at-top
+  from mixer_jax.experiments.report import summaries  # pylint: disable=g-import-not-at-top
   published = config_lib.load_python_file(os.path.join(
       os.path.dirname(__file__), '..', 'grids', 'seed.py')).REPORT['published']
   notebook = published['curves'][f'seed_{blocks}_cifar10']
-  scalars = report.logged_scalars(mixer_jax_workdir)
-  jax_runs = {tag: report.epoch_means(scalars[tag],
-                                      published['steps_per_epoch'])
+  scalars = summaries.logged_scalars(mixer_jax_workdir)
+  jax_runs = {tag: stats.epoch_means(scalars[tag],
+                                     published['steps_per_epoch'])
               for tag in ('test_accuracy', 'train_loss')}
   cell = lambda values, epoch, scale: (
       f'{scale * values[epoch]:.{2 if scale == 100 else 3}f}'

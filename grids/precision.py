@@ -1,7 +1,7 @@
 r"""Issue 17: does bf16 change what we learn? float32 against bfloat16, paired.
 
-  python -m mixer_jax.sweep --grid=grids/precision.py --root=runs/precision \
-    --set=tfds_data_dir=../shared/data/tfds
+  python -m mixer_jax.experiments.sweep --grid=grids/precision.py \
+    --root=runs/precision --set=tfds_data_dir=../shared/data/tfds
   (on 2 cores: one worker per core, `taskset -c 0 ...` and `taskset -c 1 ...`)
 
 The nano baseline and hybrid (the slides' stem) at 10% of train with
@@ -19,8 +19,8 @@ at 10%: 0.86 points for the baseline, 0.84 for the hybrid;
 docs/RESULTS_small_data.md). Until that holds, float32 stays the default and
 grids keep it.
 
-  python -m mixer_jax.report --root=runs/precision --grid=grids/precision.py \
-    --out=docs
+  python -m mixer_jax.experiments.report --root=runs/precision \
+    --grid=grids/precision.py --out=docs
 writes docs/RESULTS_precision.md: each bf16 model against its float32 twin
 (the "- baseline" column for the baseline, "- hybrid" for the hybrid).
 """
@@ -28,7 +28,7 @@ writes docs/RESULTS_precision.md: each bf16 model against its float32 twin
 import os
 
 from mixer_jax import config_lib
-from mixer_jax import sweep
+from mixer_jax.experiments import sweep
 
 REPORT = {
     'title': 'Precision: does bf16 change what the Mixer learns?',

@@ -1,11 +1,13 @@
 r"""Issue 18: the seed's experiment on CIFAR-10 (JPEG copy), and its controls.
 
-  python -m mixer_jax.sweep --grid=grids/seed_queue.py --root=runs/seed \
-    --archive=runs_archive/seed --set=tfds_data_dir=../shared/data/tfds
+  python -m mixer_jax.experiments.sweep --grid=grids/seed_queue.py \
+    --root=runs/seed --archive=runs_archive/seed \
+    --set=tfds_data_dir=../shared/data/tfds
   (the workers take these runs and grids/seed_cifar100.py's in the order of
   grids/seed_queue.py; on 2 cores one worker per core; before the machine
   goes, SIGTERM them and commit runs_archive/seed: docs/EXPERIMENTS.md)
-  python -m mixer_jax.report --root=runs/seed --grid=grids/seed.py --out=docs
+  python -m mixer_jax.experiments.report --root=runs/seed --grid=grids/seed.py \
+    --out=docs
   (docs/RESULTS.md and docs/results/seed/, as REPORT below says)
 
 Every setting is fixed here, before any run, and nothing is tuned: the
@@ -68,7 +70,7 @@ import os
 
 from mixer_jax import config_lib
 from mixer_jax import input_pipeline
-from mixer_jax import sweep
+from mixer_jax.experiments import sweep
 
 BASELINE = 'configs/seed_baseline_cifar10.py'
 STEM = 'configs/seed_stem_cifar10.py'
@@ -89,7 +91,8 @@ def logged_epochs(test_accuracy_percent, train_loss):
           'train_loss': list(train_loss)}
 
 
-# What mixer_jax.report writes from these runs (its docstring has the keys).
+# What mixer_jax.experiments.report writes from these runs (the keys:
+# mixer_jax/experiments/report/grid_spec.py).
 REPORT = {
     'title': "Results: the seed's experiment, and what carries its gain",
     'markdown': 'RESULTS.md',

@@ -1,11 +1,12 @@
 r"""Issue 39: the seed's experiment on CIFAR-100, its other published claim.
 
-  python -m mixer_jax.sweep --grid=grids/seed_queue.py --root=runs/seed \
-    --archive=runs_archive/seed --set=tfds_data_dir=../shared/data/tfds
+  python -m mixer_jax.experiments.sweep --grid=grids/seed_queue.py \
+    --root=runs/seed --archive=runs_archive/seed \
+    --set=tfds_data_dir=../shared/data/tfds
   (the workers take these runs in the order of grids/seed_queue.py, one queue
   with the CIFAR-10 runs of grids/seed.py; docs/EXPERIMENTS.md)
-  python -m mixer_jax.report --root=runs/seed --grid=grids/seed_cifar100.py \
-    --out=docs
+  python -m mixer_jax.experiments.report --root=runs/seed \
+    --grid=grids/seed_cifar100.py --out=docs
   (docs/RESULTS_cifar100.md and docs/results/seed_cifar100/)
 
 The seed reports +6.83 points on CIFAR-100 (best epoch, one seed, 30 epochs:
@@ -37,7 +38,7 @@ std.
 import os
 
 from mixer_jax import config_lib
-from mixer_jax import sweep
+from mixer_jax.experiments import sweep
 
 BASELINE = 'configs/seed_baseline_cifar100.py'
 STEM = 'configs/seed_stem_cifar100.py'
@@ -72,7 +73,8 @@ def _seed_grid():
       os.path.join(os.path.dirname(__file__), 'seed.py'))
 
 
-# What mixer_jax.report writes from these runs (its docstring has the keys).
+# What mixer_jax.experiments.report writes from these runs (the keys:
+# mixer_jax/experiments/report/grid_spec.py).
 REPORT = {
     'title': "Results: the seed's experiment on CIFAR-100",
     'markdown': 'RESULTS_cifar100.md',

@@ -1,7 +1,8 @@
 r"""The order in which the workers take the seed experiment's runs (issue 39).
 
-  python -m mixer_jax.sweep --grid=grids/seed_queue.py --root=runs/seed \
-    --archive=runs_archive/seed --set=tfds_data_dir=../shared/data/tfds
+  python -m mixer_jax.experiments.sweep --grid=grids/seed_queue.py \
+    --root=runs/seed --archive=runs_archive/seed \
+    --set=tfds_data_dir=../shared/data/tfds
 
 One queue for both datasets, so that both workers stay busy: every run of
 grids/seed.py (CIFAR-10 (JPEG copy)) and grids/seed_cifar100.py, the most

@@ -1,9 +1,9 @@
 r"""Issue 7's CPU grid on CIFAR-10 (JPEG copy): does locality help on small data?
 
-  python -m mixer_jax.sweep --grid=grids/small_data.py --root=runs/small_data \
-    --set=tfds_data_dir=../shared/data/tfds
-  python -m mixer_jax.report --root=runs/small_data --grid=grids/small_data.py \
-    --out=docs
+  python -m mixer_jax.experiments.sweep --grid=grids/small_data.py \
+    --root=runs/small_data --set=tfds_data_dir=../shared/data/tfds
+  python -m mixer_jax.experiments.report --root=runs/small_data \
+    --grid=grids/small_data.py --out=docs
 
 Baseline vs hybrid 3x3 on class-balanced 10%, 5% and 25% subsets of train
 (5,000, 2,500 and 12,500 images; 40 epochs), the stem's ablations at 10%, and
@@ -20,7 +20,7 @@ zero, so it gets a third seed at 10% and two seeds at 5%, with the recipe
 above. Results: docs/RESULTS_small_data.md.
 """
 
-from mixer_jax import sweep
+from mixer_jax.experiments import sweep
 
 BASELINE = 'configs/baseline_cifar10.py'
 HYBRID = 'configs/hybrid_cifar10.py'
@@ -28,7 +28,8 @@ TRAIN_SPLIT_SIZE = 50_000
 EVALS = {'eval_splits': ('validation', 'test', 'train_clean'),
          'validation_size': 5000, 'train_clean_size': 2000}
 RESIDUAL = {'model.stem.residual': True}
-# What mixer_jax.report writes from these runs (its docstring has the keys).
+# What mixer_jax.experiments.report writes from these runs (the keys:
+# mixer_jax/experiments/report/grid_spec.py).
 REPORT = {
     'title': 'Results: does locality help the Mixer on small data?',
     'markdown': 'RESULTS_small_data.md',

@@ -1,11 +1,8 @@
-"""The benchmark scripts' own logic: the profile's op attribution, the step
-variants' stand-ins, the machine description."""
+"""The benchmark scripts' own logic: the profile's op attribution, the machine
+description."""
 
 import sys
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from conftest import REPO
@@ -16,10 +13,9 @@ sys.path.insert(0, str(REPO / 'benchmarks'))
 import profile_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 import page_faults  # pylint: disable=g-import-not-at-top,wrong-import-position
 import run as benchmark  # pylint: disable=g-import-not-at-top,wrong-import-position
-import step_variants  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from mixer_jax import sweep  # pylint: disable=g-bad-import-order
 from mixer_jax import train  # pylint: disable=g-bad-import-order
+from mixer_jax.experiments import sweep  # pylint: disable=g-bad-import-order
 
 
 def test_the_profile_attributes_traced_ops_to_model_parts_and_kinds():
@@ -56,35 +52,6 @@ def test_the_locality_blocks_between_mixer_blocks_are_a_part_of_their_own():
          '/BatchNorm_0/sub"}')
   assert profile_step.instruction_origins(hlo) == {
       'fusion.7': ('locality_after', 'elementwise/reductions')}
-
-
-def test_the_custom_vjp_layer_norm_replaces_every_layer_norm_and_agrees():
-  config = tiny_config()
-  model = train.create_model(config)
-  images = jax.random.normal(jax.random.PRNGKey(0), (4, 32, 32, 3))
-  variables = model.init(jax.random.PRNGKey(1), images, train=False)
-
-  def traced():
-    """A new function each time: jax caches traces by function."""
-    def loss(variables):
-      logits = model.apply(variables, images, train=False)
-      return jnp.sum(logits * jnp.arange(logits.shape[-1]))
-    value_and_grads = jax.jit(jax.value_and_grad(loss))(variables)
-    return str(jax.make_jaxpr(loss)(variables)), value_and_grads
-
-  with step_variants.VARIANTS['layer_norm_custom_vjp']():
-    jaxpr, (value, grads) = traced()
-  default_jaxpr, (expected_value, expected_grads) = traced()
-  num_layer_norms = sum(
-      path[-2].key.startswith(('LayerNorm', 'pre_head_layer_norm'))
-      for path, _ in jax.tree_util.tree_leaves_with_path(variables['params'])
-      if path[-1].key == 'scale')
-  # The depthwise conv of the stem is a custom_vjp of its own.
-  assert (jaxpr.count('custom_vjp_call') -
-          default_jaxpr.count('custom_vjp_call')) == num_layer_norms > 0
-  np.testing.assert_allclose(value, expected_value, rtol=1e-5)
-  for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(expected_grads)):
-    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
 
 
 def test_the_machine_description_names_the_generation_and_bf16_instructions(
@@ -142,7 +109,7 @@ def test_step_ratios_alternate_steps_so_a_slow_spell_cancels(monkeypatch):
 
 
 def test_page_faults_compares_default_pages_with_the_trainers_tunables():
-  # Importing it beside run.py and step_variants.py also checks that their
+  # Importing it beside run.py and profile_step.py also checks that their
   # absl flags do not clash.
   assert list(page_faults.SETTINGS.values()) == [
       None, train.HUGE_PAGES_TUNABLE, train.MALLOC_TUNABLES]

@@ -18,8 +18,8 @@ import pytest
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
 from mixer_jax import input_pipeline
-from mixer_jax import report
 from mixer_jax import train
+from mixer_jax.experiments.report import summaries
 from conftest import REPO, process_env, tiny_config, tiny_seed_config
 
 TINY_RUN = str(REPO / 'tests' / 'tiny_run.py')
@@ -64,7 +64,8 @@ def uninterrupted(tmp_path_factory):
 
 def _logged_metrics(workdir):
   """{tag: [(step, value), ...]} from the TensorBoard logs, less the timings."""
-  return {tag: values for tag, values in report.logged_scalars(workdir).items()
+  return {tag: values
+          for tag, values in summaries.logged_scalars(workdir).items()
           if not tag.endswith(('_per_sec', 'uptime')) and 'timing' not in tag}
 
 

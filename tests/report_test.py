@@ -6,11 +6,19 @@ import json
 import numpy as np
 import pytest
 
-from mixer_jax import report
-from mixer_jax import run_archive
+from mixer_jax.experiments import archive as run_archive
+from mixer_jax.experiments.report import fidelity
+from mixer_jax.experiments.report import grid_spec
+from mixer_jax.experiments.report import groups
+from mixer_jax.experiments.report import measures
+from mixer_jax.experiments.report import page
+from mixer_jax.experiments.report import plots
+from mixer_jax.experiments.report import stats
+from mixer_jax.experiments.report import summaries
+from mixer_jax.experiments.report import tables
 from conftest import REPO
 
-SPEC = report.Spec(
+SPEC = grid_spec.Spec(
     title='T', markdown='PAGE.md', results_dir='results/t', root='runs/t',
     baseline='baseline_cifar10', hybrid='hybrid_cifar10',
     stem='stem_cifar10', loss_curves_fractions=(1.0, 0.1),
@@ -42,45 +50,45 @@ def _run(model, seed, accuracy, fraction=0.1, num_epochs=40.0,
 
 
 def _results(runs, spec=SPEC, reference_runs=()):
-  return report.Results.from_runs(runs, spec, reference_runs)
+  return groups.Results.from_runs(runs, spec, reference_runs)
 
 
 def _table(results):
   """{row label: cells} of the Markdown table."""
   rows = [[cell.strip() for cell in line.split('|')[1:-1]]
-          for line in report.results_table(results).splitlines()[2:]]
+          for line in tables.results_table(results).splitlines()[2:]]
   return {(row[0], row[1], row[2]): row for row in rows}
 
 
 def test_roles_and_pages_come_from_each_grids_report(tmp_path):
-  seed, seed_runs = report.load_grid(REPO / 'grids' / 'seed.py')
+  seed, seed_runs = grid_spec.load_grid(REPO / 'grids' / 'seed.py')
   assert (seed.baseline, seed.hybrid, seed.stem, seed.markdown) == (
       'seed_baseline_cifar10', 'seed_hybrid_cifar10', 'seed_stem_cifar10',
       'RESULTS.md')
   assert len(seed_runs) == 65
-  small_data, _ = report.load_grid(REPO / 'grids' / 'small_data.py')
+  small_data, _ = grid_spec.load_grid(REPO / 'grids' / 'small_data.py')
   assert (small_data.baseline, small_data.hybrid, small_data.markdown) == (
       'baseline_cifar10', 'hybrid_cifar10', 'RESULTS_small_data.md')
   assert seed.results_dir != small_data.results_dir
   # The seed grid's page names the committed archive its runs resume from.
-  page = lambda spec: report.results_markdown(
+  markdown = lambda spec: page.results_markdown(
       _results([_run(spec.baseline, 0, 0.5)], spec), 'grids/g.py', [], [], '')
   assert ('--root=runs/seed \\\n  --archive=runs_archive/seed --set='
-          in page(seed))
-  assert '--archive' not in page(small_data)
+          in markdown(seed))
+  assert '--archive' not in markdown(small_data)
   # The roles order the rows and fix the colours, whatever finished first.
-  assert report.model_colors(['seed_hybrid_cifar10_linear', 'seed_stem_cifar10',
-                              'seed_hybrid_cifar10', 'seed_baseline_cifar10'],
-                             seed) == {
-                                 'seed_baseline_cifar10': 'C0',
-                                 'seed_hybrid_cifar10': 'C1',
-                                 'seed_stem_cifar10': 'C2',
-                                 'seed_hybrid_cifar10_linear': 'C3'}
+  assert plots.model_colors(['seed_hybrid_cifar10_linear', 'seed_stem_cifar10',
+                             'seed_hybrid_cifar10', 'seed_baseline_cifar10'],
+                            seed) == {
+                                'seed_baseline_cifar10': 'C0',
+                                'seed_hybrid_cifar10': 'C1',
+                                'seed_stem_cifar10': 'C2',
+                                'seed_hybrid_cifar10_linear': 'C3'}
   typo = tmp_path / 'typo.py'
   typo.write_text('REPORT = {"title": "T", "basline": "b"}\n'
                   'def get_grid():\n  return []\n')
   with pytest.raises(ValueError, match='REPORT.*basline'):
-    report.load_grid(typo)
+    grid_spec.load_grid(typo)
 
 
 def test_every_group_has_its_train_loss_and_both_paired_differences():
@@ -93,7 +101,7 @@ def test_every_group_has_its_train_loss_and_both_paired_differences():
   baseline = table['baseline_cifar10', '0.1', '40 epochs']
   hybrid = table['hybrid_cifar10', '0.1', '40 epochs']
   k5 = table['hybrid_cifar10_k5', '0.1', '40 epochs']
-  assert report._COLUMNS[10:] == (
+  assert tables._COLUMNS[10:] == (
       'final train loss', '− baseline, paired, 95% CI (points)',
       '− hybrid, paired, 95% CI (points)')
   assert (baseline[10], hybrid[10], k5[10]) == ('0.800 ± 0.000',
@@ -108,7 +116,7 @@ def test_every_group_has_its_train_loss_and_both_paired_differences():
 
 
 def test_training_fractions_read_as_shares_of_train():
-  assert [report.of_train(f) for f in (1.0, 0.25, 0.1, 0.05, 0.005)] == [
+  assert [measures.of_train(f) for f in (1.0, 0.25, 0.1, 0.05, 0.005)] == [
       'all of train', '25% of train', '10% of train', '5% of train',
       '0.5% of train']
 
@@ -118,7 +126,7 @@ def test_differences_in_words_say_whether_the_interval_excludes_zero():
       _run('hybrid_cifar10', s, a) for s, a in enumerate((0.52, 0.53, 0.54))]
   for run in runs[3:]:  # Best epochs 0.05 above the final ones; baseline's 0.01.
     run['scalars']['test_accuracy'][0] = (1, run['eval']['test_accuracy'] + 0.05)
-  assert report.differences_in_words(_results(runs)) == (
+  assert page.differences_in_words(_results(runs)) == (
       '- 10% of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = +3.00 '
       'points of final test accuracy, 95% CI [+0.52, +5.48] over n=3 paired '
       'seeds (the interval excludes zero); best epoch: +7.00 [+4.52, +9.48], '
@@ -135,7 +143,7 @@ def test_ablations_are_compared_with_both_models_trained_alike():
                                   ('hybrid_cifar10', 0.1, '40 epochs'),
                                   ('hybrid_cifar10_k5', 0.1, '40 epochs'),
                                   ('hybrid_cifar10_k5', 0.1, '5 epochs')]
-  assert report.differences_in_words(results).splitlines() == [
+  assert page.differences_in_words(results).splitlines() == [
       '- 10% of train, 40 epochs: hybrid_cifar10 − baseline_cifar10 = -2.00 '
       'points of final test accuracy, on the one paired seed (no interval '
       'with n=1); best epoch: -2.00, n=1.',
@@ -161,13 +169,13 @@ def test_a_control_pairs_with_another_grids_runs_trained_alike(tmp_path):
       'hybrid': 'nano_hybrid', 'models': ('hybrid_cifar10_seedblocks',)})
   runs = [_run('baseline_cifar10', s, 0.2, num_epochs=30.0) for s in range(3)]
   runs += [_run('hybrid_cifar10_seedblocks', s, 0.53) for s in range(3)]
-  results = _results(runs, spec, report.load_reference_runs(spec))
+  results = _results(runs, spec, summaries.load_reference_runs(spec))
   assert sorted(results.references) == [('nano_baseline', 0.1, '40 epochs'),
                                         ('nano_hybrid', 0.1, '40 epochs')]
   # Seeds 0 and 1 only (seed 2 of the baseline trained for 5 epochs).
   assert results.paired(('hybrid_cifar10_seedblocks', 0.1, '40 epochs'),
                         'nano_baseline') == pytest.approx((0.03, 0.03, 0.03, 2))
-  words = report.differences_in_words(results)
+  words = page.differences_in_words(results)
   borrowed = lambda model: f'{model} (`{summary}`)'
   assert f'seedblocks − {borrowed("nano_baseline")} = +3.00' in words
   assert f'seedblocks − {borrowed("nano_hybrid")} = +8.00' in words
@@ -179,9 +187,9 @@ def test_a_control_pairs_with_another_grids_runs_trained_alike(tmp_path):
 def test_the_seed_grids_blocks_on_the_nano_mixer_pair_with_the_small_data_grid(
     monkeypatch):
   monkeypatch.chdir(REPO)  # The summary's path is from the repository root.
-  spec, _ = report.load_grid('grids/seed.py')
+  spec, _ = grid_spec.load_grid('grids/seed.py')
   runs = [_run('hybrid_cifar10_seedblocks', s, 0.6) for s in range(3)]
-  results = _results(runs, spec, report.load_reference_runs(spec))
+  results = _results(runs, spec, summaries.load_reference_runs(spec))
   mean, _, _, n = results.paired(('hybrid_cifar10_seedblocks', 0.1,
                                   '40 epochs'), 'baseline_cifar10')
   assert n == 3 and 100 * mean == pytest.approx(60 - 58.29, abs=0.01)
@@ -190,26 +198,26 @@ def test_the_seed_grids_blocks_on_the_nano_mixer_pair_with_the_small_data_grid(
 def test_the_controls_chart_is_drawn_once_a_control_has_finished(tmp_path):
   runs = [_run('baseline_cifar10', s, 0.5) for s in range(2)] + [
       _run('hybrid_cifar10', s, 0.52) for s in range(2)]
-  assert 'controls.png' not in dict(report.plot(_results(runs), tmp_path)
+  assert 'controls.png' not in dict(plots.plot(_results(runs), tmp_path)
                                     ).values()
   assert not (tmp_path / 'controls.png').exists()
   control = _results(runs + [_run('hybrid_cifar10_k5', 0, 0.47)])
-  bars = report.control_differences(control, 0.1)
+  bars = plots.control_differences(control, 0.1)
   assert [(model, baseline, round(100 * mean), n)
           for (model, _, _), baseline, (mean, _, _, n) in bars] == [
               ('hybrid_cifar10', 'baseline_cifar10', 2, 2),
               ('hybrid_cifar10_k5', 'baseline_cifar10', -3, 1)]
-  assert 'controls.png' in dict(report.plot(control, tmp_path)).values()
+  assert 'controls.png' in dict(plots.plot(control, tmp_path)).values()
   one_panel = (tmp_path / 'controls.png').read_bytes()
   # All of train gets its own panel once a control has finished there too.
   full = [_run(m, 0, a, fraction=1.0) for m, a in (
       ('baseline_cifar10', 0.7), ('hybrid_cifar10', 0.77),
       ('hybrid_cifar10_k5', 0.72))]
-  assert report.control_differences(_results(runs + full[:2]), 1.0) == []
+  assert plots.control_differences(_results(runs + full[:2]), 1.0) == []
   both = _results(runs + full + [_run('hybrid_cifar10_k5', 0, 0.47)])
   assert [round(100 * mean) for _, _, (mean, _, _, _) in
-          report.control_differences(both, 1.0)] == [7, 2]
-  report.plot(both, tmp_path)
+          plots.control_differences(both, 1.0)] == [7, 2]
+  plots.plot(both, tmp_path)
   two_panels = (tmp_path / 'controls.png').read_bytes()
   height = lambda png: int.from_bytes(png[20:24], 'big')  # the IHDR's
   assert height(two_panels) > height(one_panel) > 0
@@ -225,9 +233,9 @@ def test_the_published_figures_are_a_row_of_the_table():
       '', '76.71', '', '0.74']
   # Right after the runs they compare with.
   assert list(table)[0] == ('baseline_cifar10', '1', '30 epochs')
-  page = report.results_markdown(_results(runs, spec), 'grids/g.py', [], [],
-                                 'C.')
-  assert PUBLISHED['source'] in page
+  markdown = page.results_markdown(_results(runs, spec), 'grids/g.py', [], [],
+                                   'C.')
+  assert PUBLISHED['source'] in markdown
 
 
 CURVES = {**{k: v for k, v in PUBLISHED.items() if k != 'rows'},
@@ -238,7 +246,7 @@ CURVES = {**{k: v for k, v in PUBLISHED.items() if k != 'rows'},
 
 def test_an_epochs_logged_values_are_those_up_to_its_last_step():
   points = [(5, 1.0), (10, 3.0), (11, 5.0), (20, 7.0), (21, 9.0)]
-  assert report.epoch_means(points, 10) == {1: 2.0, 2: 6.0, 3: 9.0}
+  assert stats.epoch_means(points, 10) == {1: 2.0, 2: 6.0, 3: 9.0}
 
 
 def test_the_final_train_loss_is_the_last_epochs_mean_as_published():
@@ -248,13 +256,13 @@ def test_the_final_train_loss_is_the_last_epochs_mean_as_published():
       'overrides': overrides, 'scalars': {
           'train_loss': logged, 'test_accuracy': [(30, 0.6)]}}
   # 3 epochs of 10 steps: the intervals ending at steps 25 and 30.
-  assert report.final_train_loss(run({'num_epochs': 3.0})) == 0.75
+  assert measures.final_train_loss(run({'num_epochs': 3.0})) == 0.75
   assert _table(_results([run({'num_epochs': 3.0})]))[
       'hybrid_cifar10', '1', '3 epochs'][10] == '0.750'
   # Epochs of 1 step, shorter than the logging interval: the last interval.
-  assert report.final_train_loss(run({'num_epochs': 30.0})) == 0.7
+  assert measures.final_train_loss(run({'num_epochs': 30.0})) == 0.7
   # Counted in steps, with no epochs: the last interval.
-  assert report.final_train_loss(
+  assert measures.final_train_loss(
       run({'num_epochs': 3.0, 'num_train_steps': 30})) == 0.7
 
 
@@ -272,37 +280,37 @@ def test_published_curves_give_their_rows_and_an_epoch_by_epoch_comparison(
   # Rows: the last epoch, the best and the last epoch's training loss.
   assert _table(results)['hybrid_cifar10: published', '1', '3 epochs'][7:11] \
       == ['60.00', '70.00', '', '0.75']
-  [(compared, epochs, differences, _)] = report.against_published_curves(
+  [(compared, epochs, differences, _)] = fidelity.against_published_curves(
       results)
   assert compared is run and epochs == [1, 2, 3]
   np.testing.assert_allclose(differences['test_accuracy'], [-0.05, -0.04,
                                                             -0.02])
   np.testing.assert_allclose(differences['train_loss'], [0.2, 0.1, 0.05])
-  assert report.against_published_in_words(results) == (
+  assert fidelity.against_published_in_words(results) == (
       '- hybrid_cifar10, seed 0 (3 epochs): test accuracy − the published '
       'run’s, epoch by epoch, -3.67 points on average (from -5.00 to -2.00; '
       'last epoch -2.00); training loss − the published run’s +0.117 on '
       'average (last epoch +0.050).\n')
-  figures = report.plot(results, tmp_path)
+  figures = plots.plot(results, tmp_path)
   assert ('epoch by epoch against the published runs', 'fidelity.png'
           ) in figures and (tmp_path / 'fidelity.png').exists()
-  page = report.results_markdown(results, 'grids/g.py', [], figures, 'C.')
-  assert '## Against the published runs, epoch by epoch' in page
-  assert 'seed 0 (3 epochs)' in page
+  markdown = page.results_markdown(results, 'grids/g.py', [], figures, 'C.')
+  assert '## Against the published runs, epoch by epoch' in markdown
+  assert 'seed 0 (3 epochs)' in markdown
   # Without a run trained alike: the section says so, and no figure.
   results = _results([other_length], spec)
-  assert report.plot_against_published(results, {}, tmp_path) is None
-  assert 'No run trained alike yet.' in report.results_markdown(
+  assert plots.plot_against_published(results, {}, tmp_path) is None
+  assert 'No run trained alike yet.' in page.results_markdown(
       results, 'grids/g.py', [], [], 'C.')
 
 
 def test_loss_curves_are_drawn_at_the_first_fraction_with_runs():
-  at = lambda *fractions: report.loss_curves_fraction(_results(
+  at = lambda *fractions: plots.loss_curves_fraction(_results(
       [_run('hybrid_cifar10', 0, 0.5, fraction=f) for f in fractions]))
   assert at(0.1, 0.25, 1.0) == 1.0
   assert at(0.05, 0.1, 0.25) == 0.1
   assert at(0.05, 0.25) == 0.05
-  assert report.loss_curves_fraction(_results(
+  assert plots.loss_curves_fraction(_results(
       [_run('hybrid_cifar10_k5', 0, 0.5)])) is None
 
 
@@ -312,16 +320,16 @@ def test_a_partial_grid_lists_its_unfinished_runs_and_draws_what_it_can(
   results = _results(runs)
   out = tmp_path / 'figures'
   out.mkdir()
-  figures = report.plot(results, out)
+  figures = plots.plot(results, out)
   assert figures == [] and not list(out.iterdir())
   grid_names = ['baseline_cifar10_frac0.1_seed0', runs[0]['name'],
                 'hybrid_cifar10_frac0.1_seed0']
-  page = report.results_markdown(results, 'grids/g.py', grid_names, figures,
-                                 'C.')
-  assert '1 of\n  3 runs of the grid are done' in page
+  markdown = page.results_markdown(results, 'grids/g.py', grid_names, figures,
+                                   'C.')
+  assert '1 of\n  3 runs of the grid are done' in markdown
   assert ('Not run yet: baseline_cifar10_frac0.1_seed0, '
-          'hybrid_cifar10_frac0.1_seed0.') in page
-  assert '![' not in page and 'No paired runs yet.' in page
+          'hybrid_cifar10_frac0.1_seed0.') in markdown
+  assert '![' not in markdown and 'No paired runs yet.' in markdown
   # A run stopped partway says from which step it resumes.
   workdir = tmp_path / 'workdir'
   (workdir / 'checkpoints' / '1200').mkdir(parents=True)
@@ -330,20 +338,20 @@ def test_a_partial_grid_lists_its_unfinished_runs_and_draws_what_it_can(
   archived = run_archive.manifest(str(tmp_path / 'archive'),
                                   'hybrid_cifar10_frac0.1_seed0')['archived']
   spec = dataclasses.replace(SPEC, archive=str(tmp_path / 'archive'))
-  page = report.results_markdown(_results(runs, spec), 'grids/g.py',
-                                 grid_names, figures, 'C.')
+  markdown = page.results_markdown(_results(runs, spec), 'grids/g.py',
+                                   grid_names, figures, 'C.')
   assert (f'Stopped partway, to resume from `{tmp_path / "archive"}`: '
           f'hybrid_cifar10_frac0.1_seed0 at step 1,200 (archived {archived}).'
-          in page)
-  assert 'Not run yet: baseline_cifar10_frac0.1_seed0.' in page
+          in markdown)
+  assert 'Not run yet: baseline_cifar10_frac0.1_seed0.' in markdown
 
   results = _results(runs + [_run('baseline_cifar10', 0, 0.5)])
-  figures = report.plot(results, out)
-  page = report.results_markdown(results, 'grids/g.py', grid_names, figures,
-                                 'C.')
+  figures = plots.plot(results, out)
+  markdown = page.results_markdown(results, 'grids/g.py', grid_names, figures,
+                                   'C.')
   assert sorted(f.name for f in out.iterdir()) == [
       'accuracy_vs_fraction.png', 'controls.png', 'loss_curves.png']
-  assert page.count('](results/t/') == 3
+  assert markdown.count('](results/t/') == 3
 
 
 def test_a_run_that_moved_between_machines_is_named_with_its_spans():
@@ -351,24 +359,24 @@ def test_a_run_that_moved_between_machines_is_named_with_its_spans():
     return [{'step': step, 'machine': machine, 'time': '2026-12-01T08:00:00Z'}
             for step, machine in steps_and_machines]
 
-  assert report.machine_spans({}) is None
-  assert report.machine_spans({'starts': starts((0, 'A'), (300, 'A'))}) is None
-  assert report.machine_spans({'starts': starts(
+  assert page.machine_spans({}) is None
+  assert page.machine_spans({'starts': starts((0, 'A'), (300, 'A'))}) is None
+  assert page.machine_spans({'starts': starts(
       (0, 'A'), (300, 'A'), (2138, 'B'), (5000, 'A'))}) == (
           'steps 1–2,138 on A; steps 2,139–5,000 on B; '
           'steps 5,001–the end on A')
   # Begun before starts were recorded: its first steps may have been elsewhere.
-  assert report.machine_spans({'starts': starts((2138, 'B'))}) == (
+  assert page.machine_spans({'starts': starts((2138, 'B'))}) == (
       'steps 1–2,138 on not recorded; steps 2,139–the end on B')
 
   moved = {**_run('hybrid_cifar10', 0, 0.5),
            'starts': starts((0, 'A'), (4, 'B'))}
-  page = report.results_markdown(
+  markdown = page.results_markdown(
       _results([moved, _run('baseline_cifar10', 0, 0.5)]), 'grids/g.py',
       [moved['name']], [], 'C.')
   assert (f'- {moved["name"]} trained on more than one machine: '
-          'steps 1–4 on A; steps 5–the end on B.') in page
-  assert page.count('more than one machine') == 1
+          'steps 1–4 on A; steps 5–the end on B.') in markdown
+  assert markdown.count('more than one machine') == 1
 
 
 def test_a_subsets_difference_is_set_beside_all_of_train_after_as_many_steps():
@@ -388,7 +396,7 @@ def test_a_subsets_difference_is_set_beside_all_of_train_after_as_many_steps():
           full('hybrid_cifar10', 0, 0.57, 0.80),
           full('baseline_cifar10', 1, 0.56, 0.74),
           full('hybrid_cifar10', 1, 0.58, 0.81)]
-  words = report.matched_steps_in_words(_results(runs))
+  words = page.matched_steps_in_words(_results(runs))
   assert words.startswith(
       '- hybrid_cifar10 − baseline_cifar10, 30 epochs: 10% of train after '
       '1,200 steps: +1.00 [+1.00, +1.00], n=2; all of train at step 1,173 '
@@ -396,26 +404,26 @@ def test_a_subsets_difference_is_set_beside_all_of_train_after_as_many_steps():
       'alone): +2.00 [+2.00, +2.00], n=2; all of train at the end: '
       '+7.00 [+7.00, +7.00], n=2.')
   assert words.count('\n') == 1  # the hybrid against its baseline only
-  page = report.results_markdown(_results(runs), 'grids/g.py', [], [], '')
-  assert '## Less data, or fewer steps?' in page
+  markdown = page.results_markdown(_results(runs), 'grids/g.py', [], [], '')
+  assert '## Less data, or fewer steps?' in markdown
   # A schedule that follows the run's length gives other rates at that step.
   runs[-1]['config'] = str(REPO / 'configs' / 'hybrid_cifar10.py')
   assert 'other learning rates: the schedule follows the run' in (
-      report.matched_steps_in_words(_results(runs)))
+      page.matched_steps_in_words(_results(runs)))
   # Without full-data runs there is nothing to set beside: no section.
-  page = report.results_markdown(_results(runs[:4]), 'grids/g.py', [], [], '')
-  assert 'fewer steps' not in page
+  markdown = page.results_markdown(_results(runs[:4]), 'grids/g.py', [], [], '')
+  assert 'fewer steps' not in markdown
 
 
 def test_paired_difference_and_its_interval():
-  mean, low, high, n = report.paired_difference({0: 0.51, 1: 0.53, 7: 0.9},
-                                                {0: 0.50, 1: 0.50})
+  mean, low, high, n = stats.paired_difference({0: 0.51, 1: 0.53, 7: 0.9},
+                                               {0: 0.50, 1: 0.50})
   assert n == 2 and mean == pytest.approx(0.02)
   half = 12.7062 * np.std([0.01, 0.03], ddof=1) / np.sqrt(2)
   assert (low, high) == pytest.approx((0.02 - half, 0.02 + half), rel=1e-4)
-  mean, low, high, n = report.paired_difference({0: 0.5, 1: 0.7}, {0: 0.4})
+  mean, low, high, n = stats.paired_difference({0: 0.5, 1: 0.7}, {0: 0.4})
   assert (n, low, high) == (1, None, None) and mean == pytest.approx(0.1)
-  assert report.paired_difference({1: 0.5}, {0: 0.4}) is None
+  assert stats.paired_difference({1: 0.5}, {0: 0.4}) is None
 
 
 def test_a_control_is_also_compared_with_the_models_the_grid_names():
@@ -424,13 +432,13 @@ def test_a_control_is_also_compared_with_the_models_the_grid_names():
   runs = [_run('baseline_cifar10', 0, 0.50), _run('hybrid_cifar10', 0, 0.48),
           _run('baseline_cifar10_cosine', 0, 0.55),
           _run('hybrid_cifar10_cosine', 0, 0.60)]
-  words = report.differences_in_words(_results(runs, spec))
+  words = page.differences_in_words(_results(runs, spec))
   assert 'hybrid_cifar10_cosine − baseline_cifar10_cosine = +5.00' in words
   assert 'hybrid_cifar10_cosine − baseline_cifar10 = +10.00' in words
   assert 'baseline_cifar10_cosine − hybrid_cifar10_cosine' not in words
   # The chart shows the pair's own gain beside the gain over the baseline.
   assert [(model, other, round(100 * mean)) for (model, _, _), other,
-          (mean, _, _, _) in report.control_differences(
+          (mean, _, _, _) in plots.control_differences(
               _results(runs, spec), 0.1)] == [
                   ('hybrid_cifar10', 'baseline_cifar10', -2),
                   ('baseline_cifar10_cosine', 'baseline_cifar10', 5),
@@ -441,11 +449,11 @@ def test_a_control_is_also_compared_with_the_models_the_grid_names():
 def test_a_summary_keeps_its_recorded_runs_that_the_directory_lacks(
     tmp_path):
   summary = tmp_path / 'runs.json'
-  assert report.with_recorded_runs([_run('b', 1, 0.5)], summary) == [
+  assert summaries.with_recorded_runs([_run('b', 1, 0.5)], summary) == [
       _run('b', 1, 0.5)]
   summary.write_text(json.dumps([_run('a', 0, 0.4), _run('b', 1, 0.3)]))
   # 'a' trained on a machine that is gone; 'b' is taken from the directory.
-  merged = report.with_recorded_runs([_run('b', 1, 0.5)], summary)
+  merged = summaries.with_recorded_runs([_run('b', 1, 0.5)], summary)
   assert [(r['name'], r['eval']['test_accuracy']) for r in merged] == [
       ('a_frac0.1_seed0', 0.4), ('b_frac0.1_seed1', 0.5)]
 
@@ -460,7 +468,7 @@ def test_a_step_logged_twice_is_read_once_as_last_written(tmp_path):
       writer.write_scalars(step, {'train_loss': value})
     writer.close()
   assert len(list(tmp_path.glob('events.out.tfevents.*'))) == 2
-  assert report.logged_scalars(tmp_path)['train_loss'] == [
+  assert summaries.logged_scalars(tmp_path)['train_loss'] == [
       (1, pytest.approx(0.9)), (2, pytest.approx(0.8)),
       (3, pytest.approx(0.6)), (4, pytest.approx(0.5))]
 
@@ -471,7 +479,7 @@ def test_each_run_has_a_row_with_its_best_evaluations_epoch():
   runs[0]['scalars']['test_accuracy'] = [(10, 0.40), (30, 0.53), (40, 0.51)]
   runs[2]['overrides'] = {'num_train_steps': 2}  # Counted in steps.
   rows = [[cell.strip() for cell in line.split('|')[1:-1]]
-          for line in report.runs_table(_results(runs)).splitlines()[2:]]
+          for line in tables.runs_table(_results(runs)).splitlines()[2:]]
   # In the order of the groups' table (fraction, length, role), by seed.
   assert rows == [
       ['hybrid_cifar10', '0.1', '2 steps', '0', '52.00', '53.00 (step 1)',

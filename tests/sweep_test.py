@@ -15,10 +15,14 @@ import pytest
 
 from mixer_jax import config_lib
 from mixer_jax import input_pipeline
-from mixer_jax import report
-from mixer_jax import run_archive
-from mixer_jax import sweep
 from mixer_jax import train
+from mixer_jax.experiments import archive as run_archive
+from mixer_jax.experiments.report import grid_spec
+from mixer_jax.experiments.report import groups
+from mixer_jax.experiments.report import stats
+from mixer_jax.experiments.report import summaries
+from mixer_jax.experiments.report import tables
+from mixer_jax.experiments import sweep
 from conftest import REPO
 
 TINY = {'model.patches.size': (8, 8), 'model.hidden_dim': 16,
@@ -35,7 +39,7 @@ def _baseline_grid(tmp_path, overrides=TINY, seeds=(0,)):
   """A grid file of the baseline config at half of train, one run a seed."""
   grid_file = tmp_path / 'grid.py'
   grid_file.write_text(
-      'from mixer_jax import sweep\n'
+      'from mixer_jax.experiments import sweep\n'
       'def get_grid():\n'
       f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r}]'
       f', {list(seeds)!r}, [0.5], {overrides!r})\n')
@@ -73,7 +77,7 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
     tmp_path, mock_tfds, monkeypatch):
   grid_file = tmp_path / 'grid.py'
   grid_file.write_text(
-      'from mixer_jax import sweep\n'
+      'from mixer_jax.experiments import sweep\n'
       f'REPORT = {REPORT!r}\n'
       'def get_grid():\n'
       f'  return sweep.grid([{str(REPO / "configs" / "baseline_cifar10.py")!r},'
@@ -95,9 +99,9 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
       json.dumps(results))
 
   # The report reads the same directory.
-  runs = report.load_runs(tmp_path / 'runs')
-  spec, _ = report.load_grid(grid_file)
-  table = report.results_table(report.Results.from_runs(runs, spec)
+  runs = summaries.load_runs(tmp_path / 'runs')
+  spec, _ = grid_spec.load_grid(grid_file)
+  table = tables.results_table(groups.Results.from_runs(runs, spec)
                                ).splitlines()
   assert len(table) == 4
   baseline, hybrid = ([c.strip() for c in row.split('|')[1:-1]]
@@ -109,8 +113,8 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
           == 9 * c + c + c * c + c)
   gap = [r['eval']['train_clean_accuracy'] - r['eval']['test_accuracy']
          for r in runs if r['model'] == 'hybrid_cifar10']
-  assert hybrid[9] == report._mean_std(gap)
-  assert hybrid[10] == report._mean_std(
+  assert hybrid[9] == stats.mean_std(gap)
+  assert hybrid[10] == stats.mean_std(
       [r['scalars']['train_loss'][-1][1] for r in runs
        if r['model'] == 'hybrid_cifar10'], scale=1, digits=3)
   assert hybrid[11].endswith('n=2') and hybrid[12] == baseline[11] == ''
@@ -152,8 +156,8 @@ def test_a_run_claimed_by_another_sweep_process_is_left_to_it(
 
 
 def _report_cli(*args):
-  subprocess.run([sys.executable, '-m', 'mixer_jax.report', *args], cwd=REPO,
-                 check=True, capture_output=True)
+  subprocess.run([sys.executable, '-m', 'mixer_jax.experiments.report', *args],
+                 cwd=REPO, check=True, capture_output=True)
 
 
 def test_a_preempted_run_moves_to_a_new_machine_through_the_archive(
@@ -216,7 +220,7 @@ def test_a_preempted_run_moves_to_a_new_machine_through_the_archive(
   assert sweep.run_all(str(grid_file), str(tmp_path / 'machine3'),
                        archive=archive) == json.loads(json.dumps(resumed))
   # Its curves span both machines, each step once.
-  loss_steps = [step for step, _ in report.logged_scalars(
+  loss_steps = [step for step, _ in summaries.logged_scalars(
       tmp_path / 'machine3' / name)['train_loss']]
   assert loss_steps == list(range(1, 8))
 

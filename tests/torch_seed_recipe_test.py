@@ -105,8 +105,8 @@ def test_mixer_jax_initialisers_start_the_torch_model_as_the_jax_one(recipe):
 
 def test_the_comparison_puts_each_epoch_beside_the_notebook_and_mixer_jax(
     recipe, monkeypatch):
-  from mixer_jax import report  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(report, 'logged_scalars', lambda workdir: {
+  from mixer_jax.experiments.report import summaries  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(summaries, 'logged_scalars', lambda workdir: {
       'test_accuracy': [(391, 0.4011)],
       'train_loss': [(100, 2.0), (200, 1.9), (300, 1.8), (400, 1.7)]})
   rows = [{'epoch': 1, 'train_loss': 1.839, 'test_accuracy': 0.441},

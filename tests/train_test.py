@@ -18,8 +18,8 @@ import pytest
 
 from mixer_jax import config_lib
 from mixer_jax import input_pipeline
-from mixer_jax import report
 from mixer_jax import train
+from mixer_jax.experiments.report import summaries
 from conftest import (REPO, load_seed_config, override, process_env,
                       tiny_config, tiny_seed_config)
 
@@ -168,7 +168,7 @@ def test_every_eval_split_is_logged_and_the_first_picks_the_best(
   assert sorted(result) == sorted(f'{split}_{metric}' for split in (
       'validation', 'test', 'train_clean') for metric in ('accuracy', 'loss'))
   assert chosen_on[-1] == result['validation_accuracy']
-  logged = report.logged_scalars(tmp_path)
+  logged = summaries.logged_scalars(tmp_path)
   for split in ('validation', 'test', 'train_clean'):
     assert logged[f'{split}_accuracy'][-1] == (6, result[f'{split}_accuracy'])
 

@@ -1,7 +1,7 @@
 r"""Runs a named grid of training runs into one directory, one workdir a run.
 
-  python -m mixer_jax.sweep --grid=grids/small_data.py --root=runs/small_data \
-    --set=tfds_data_dir=../shared/data/tfds
+  python -m mixer_jax.experiments.sweep --grid=grids/small_data.py \
+    --root=runs/small_data --set=tfds_data_dir=../shared/data/tfds
 
 A grid file defines `get_grid()` returning a list of runs, each a dict with a
 unique `name`, a `config` file and its `overrides` (dotted field -> value);
@@ -15,10 +15,10 @@ exclusive `flock` on `<workdir>/claim.lock` and skips runs claimed by another.
 The kernel drops the lock when its process exits, crash included, so a stopped
 worker never leaves a run blocked. On a 2-core CPU:
 
-  taskset -c 0 python -m mixer_jax.sweep --grid=... --root=... &
-  taskset -c 1 python -m mixer_jax.sweep --grid=... --root=... &
+  taskset -c 0 python -m mixer_jax.experiments.sweep --grid=... --root=... &
+  taskset -c 1 python -m mixer_jax.experiments.sweep --grid=... --root=... &
 
-With `--archive=DIR` the grid also outlives the machine (run_archive.py): a
+With `--archive=DIR` the grid also outlives the machine (archive.py): a
 run is packed into DIR when it finishes or is preempted, and every
 `--archive_every_minutes` while it trains (at its newest checkpoint), and
 unpacked from DIR before it trains in an empty workdir. To stop workers
@@ -44,8 +44,8 @@ import numpy as np
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
 from mixer_jax import flops
-from mixer_jax import run_archive
 from mixer_jax import train
+from mixer_jax.experiments import archive as run_archive
 
 FLAGS = flags.FLAGS
 
@@ -80,7 +80,7 @@ def run_all(grid_file, root, common_overrides=None, archive=None,
   """Trains every unfinished, unclaimed run; returns the finished runs' results.
 
   Runs that another sweep process is training are skipped and left out. With
-  `archive`, runs are unpacked from it and packed into it (run_archive.py):
+  `archive`, runs are unpacked from it and packed into it (archive.py):
   when they end, and every `archive_every_minutes` while they train (0: only
   when they end).
   """
@@ -234,7 +234,7 @@ if __name__ == '__main__':
                             'e.g. tfds_data_dir=../shared/data/tfds.')
   flags.DEFINE_string('archive', None, 'A folder to commit: each run packed '
                       'when it finishes or is preempted, and unpacked before '
-                      'it trains in an empty workdir (run_archive.py).')
+                      'it trains in an empty workdir (archive.py).')
   flags.DEFINE_float('archive_every_minutes', 15.0, 'With --archive: minutes '
                      'between archives of a training run, at its newest '
                      'checkpoint, so that a machine lost without SIGTERM '

@@ -7,7 +7,7 @@ preempted (SIGTERM), and unpacks it into an empty workdir before training, so
 that committing the archive folder carries the grid to the next machine:
 
 - a finished run: its result.json and TensorBoard event files (kilobytes),
-  all that mixer_jax.report reads; not its weights;
+  all that mixer_jax.experiments.report reads; not its weights;
 - an unfinished one: its event files and its newest latest and best
   checkpoints, from which train.py resumes bit-identically on the same CPU
   model (XLA's CPU kernels differ in the last bits between models);

@@ -1,0 +1,77 @@
+"""What one run measured, and how long it trained, from its record."""
+
+import copy
+import functools
+import os
+
+from mixer_jax import config_lib
+from mixer_jax.experiments.report import stats
+
+
+def of_train(fraction):
+  """A training fraction in words: 'all of train', '10% of train'."""
+  return 'all of train' if fraction == 1 else f'{100 * fraction:g}% of train'
+
+
+@functools.lru_cache(maxsize=None)
+def _config_file(absolute_path):
+  """A config file's config, read once per process: the groups and the table
+  both ask for each run's. Copy before changing it: it is shared."""
+  return config_lib.load_config_file(absolute_path)
+
+
+def run_config(run):
+  """The run's config: its config file with its overrides."""
+  # Absolute: runs record paths from the repository root, and a cached
+  # relative path would outlive a change of directory.
+  config = copy.deepcopy(_config_file(os.path.abspath(run['config'])))
+  return config_lib.override(config, run['overrides'])
+
+
+def training_length(run):
+  """'40 epochs' or '2 steps', from the run's config."""
+  config = run_config(run)
+  if config.num_train_steps != -1:
+    return f'{config.num_train_steps} steps'
+  return f'{config.num_epochs:g} epochs'
+
+
+def final_test_accuracy(run):
+  return run['eval']['test_accuracy']
+
+
+def best_test_accuracy(run):
+  """The best of the run's evaluations: it peeks at the test set."""
+  return max(v for _, v in run['scalars']['test_accuracy'])
+
+
+def final_train_loss(run):
+  """The training loss's mean over the run's last epoch, as published figures
+  give it: `stats.epoch_means` at the last epoch, so the last interval alone
+  where it is longer than an epoch. The last interval where the run is counted
+  in steps."""
+  points = run['scalars']['train_loss']
+  config = run_config(run)
+  if config.num_train_steps != -1:
+    return points[-1][1]
+  means = stats.epoch_means(points, points[-1][0] / config.num_epochs)
+  return means[max(means)]
+
+
+def best_evaluation(run):
+  """(accuracy, when): the run's best test accuracy and the first evaluation
+  that reached it, as 'epoch N' where the run is counted in epochs, else
+  'step N'."""
+  step, accuracy = max(run['scalars']['test_accuracy'],
+                       key=lambda point: point[1])
+  config = run_config(run)
+  if config.num_train_steps != -1:
+    return accuracy, f'step {step}'
+  last_step = run['scalars']['test_accuracy'][-1][0]  # The run's last step.
+  return accuracy, f'epoch {step * config.num_epochs / last_step:.3g}'
+
+
+def accuracy_at_step(step):
+  """A function of a run: its test accuracy at its evaluation nearest `step`."""
+  return lambda run: min(run['scalars']['test_accuracy'],
+                         key=lambda point: abs(point[0] - step))[1]

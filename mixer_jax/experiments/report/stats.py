@@ -1,0 +1,50 @@
+"""Means over seeds, paired differences with their intervals, epoch means."""
+
+import collections
+
+import numpy as np
+import scipy.stats
+
+
+def std(values):
+  """The sample standard deviation over seeds; 0 for one seed."""
+  return np.std(values, ddof=1) if len(values) > 1 else 0.0
+
+
+def mean_std(values, scale=100, digits=2):
+  """Mean ± std of `values` times `scale` (percent by default)."""
+  if len(values) == 1:
+    return f'{scale * values[0]:.{digits}f}'
+  return (f'{scale * np.mean(values):.{digits}f} ± '
+          f'{scale * std(values):.{digits}f}')
+
+
+def paired_difference(model_acc, reference_acc):
+  """(mean, low, high, n): model - reference over shared seeds, 95% t interval.
+
+  None without a shared seed; with one, low and high are None.
+  """
+  seeds = sorted(set(model_acc) & set(reference_acc))
+  diffs = np.array([model_acc[s] - reference_acc[s] for s in seeds])
+  if len(diffs) < 2:
+    return (diffs[0], None, None, 1) if len(diffs) else None
+  half = scipy.stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(
+      len(diffs))
+  return diffs.mean(), diffs.mean() - half, diffs.mean() + half, len(diffs)
+
+
+def format_paired(paired):
+  """A paired difference in points: '+m [+low, +high], n=N'."""
+  mean, low, high, n = paired
+  if n == 1:
+    return f'{100 * mean:+.2f}, n=1'
+  return f'{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}], n={n}'
+
+
+def epoch_means(points, steps_per_epoch):
+  """{epoch (from 1): the mean of the logged values whose step falls in it}:
+  an evaluation at the epoch's end, or the logging intervals ending in it."""
+  by_epoch = collections.defaultdict(list)
+  for step, value in points:
+    by_epoch[-(-step // steps_per_epoch)].append(value)  # ⌈step / n⌉
+  return {epoch: np.mean(values) for epoch, values in sorted(by_epoch.items())}
