@@ -20,8 +20,8 @@ from mixer_jax import config_lib
 from mixer_jax import input_pipeline
 from mixer_jax import report
 from mixer_jax import train
-from conftest import (REPO, load_seed_config, override, process_env,
-                      tiny_config, tiny_seed_config)
+from conftest import (REPO, load_seed_config, nan_for_white_images, override,
+                      process_env, tiny_config, tiny_seed_config)
 
 
 def _setup(config, num_train_examples=64):
@@ -515,6 +515,34 @@ def test_the_optimizer_applies_the_logged_schedule(name, overrides, pinned):
   # train_step logs schedule(step).
   np.testing.assert_allclose(applied, schedule(np.arange(num_train_steps)),
                              rtol=1e-4, atol=1e-10)
+
+
+def test_skipped_steps_leave_the_applied_rate_the_global_steps(monkeypatch):
+  monkeypatch.setattr(train, '_normalize',
+                      nan_for_white_images(train._normalize))
+  # A wave of period 8, so that the rate after 2 skipped steps is half the
+  # first step's; no weight decay, so that Adam's first update of each
+  # parameter with a gradient is exactly the rate, either way. No padded
+  # crops, which would put black into white images.
+  config = tiny_config(on_non_finite='skip', **{
+      'optimizer.schedule': 'cosine_wave', 'optimizer.cosine_wave_t_max': 4,
+      'optimizer.weight_decay': 0.0, 'augment.crop_padding': 0})
+  state, p_step = _setup(config)
+  batch = next(input_pipeline.train_batches(_random_split(64), 16, seed=0))
+  white = dict(batch, image=np.full_like(batch['image'], 255))
+  key = jax_utils.replicate(jax.random.PRNGKey(1))
+  state = jax_utils.replicate(state)
+  for _ in range(2):
+    state, _ = p_step(state, white, key)
+  new_state, metrics = p_step(state, batch, key)
+  state, new_state = map(jax_utils.unreplicate, (state, new_state))
+  assert int(new_state.step) == 3 and int(new_state.non_finite.count) == 2
+  # The zero head's first step moves its bias by the rate, one way or other.
+  applied = np.abs(new_state.params['head']['bias'] -
+                   state.params['head']['bias'])
+  np.testing.assert_allclose(applied, 1e-3 / 2, rtol=1e-4)
+  logged = jax_utils.unreplicate(metrics).compute()['learning_rate']
+  np.testing.assert_allclose(applied, logged, rtol=1e-4)
 
 
 def test_a_kept_partial_batch_is_padded_and_masked():
