@@ -182,6 +182,10 @@ def get_config(dataset='cifar10', variant='nano', stem_type='none'):
   config.eval_every_steps = -1  # -1: once per epoch.
   config.checkpoint_every_steps = -1  # -1: once per epoch.
   config.keep_checkpoints = 3
+  # A step whose loss or gradient is NaN or inf is never applied. 'stop':
+  # the run stops with an error. 'skip': it goes on; a skipped step leaves
+  # parameters and Adam's moments as they were, and the learning rate stays
+  # the schedule's at the global step, as logged.
   config.on_non_finite = 'stop'
   return config
 

@@ -254,6 +254,17 @@ def _cross_entropy(logits, targets):
   return optax.softmax_cross_entropy(logits, targets)
 
 
+def _is_schedule_state(node):
+  return isinstance(node, optax.ScaleByScheduleState)
+
+
+def _with_schedule_counts(opt_state, counted):
+  """`opt_state` with the learning-rate schedule's step count of `counted`."""
+  return jax.tree.map(
+      lambda kept, new: new if _is_schedule_state(kept) else kept,
+      opt_state, counted, is_leaf=_is_schedule_state)
+
+
 def train_step(state, batch, rng, *, config, schedule):
   """One optimizer step on the global batch; run under pmap(axis_name=AXIS).
 
@@ -303,9 +314,13 @@ def train_step(state, batch, rng, *, config, schedule):
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   updated = state.apply_gradients(grads=grads, batch_stats=batch_stats)
   # A non-finite step leaves parameters and optimizer state as they were, so
-  # that no checkpoint can ever hold NaNs; the host stops or counts it.
+  # that no checkpoint can ever hold NaNs; the host stops or counts it. Only
+  # the schedule's step count moves on: the rate stays the one of the
+  # global step, as logged, after skipped steps.
   new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
                            updated, state)
+  new_state = new_state.replace(opt_state=_with_schedule_counts(
+      new_state.opt_state, updated.opt_state))
   record = state.non_finite
   first = record.first_step < 0
   record = jax.tree.map(

@@ -1,7 +1,9 @@
 """The benchmark scripts' own logic: the profile's op attribution, the machine
 description."""
 
+import subprocess
 import sys
+import types
 
 import pytest
 
@@ -108,8 +110,26 @@ def test_step_ratios_alternate_steps_so_a_slow_spell_cancels(monkeypatch):
        'stem': 'dwsep', 'value': pytest.approx(2.0)}]
 
 
-def test_page_faults_compares_default_pages_with_the_trainers_tunables():
-  # Importing it beside run.py and profile_step.py also checks that their
-  # absl flags do not clash.
+@pytest.mark.parametrize('setting', list(page_faults.SETTINGS))
+def test_each_page_faults_child_runs_under_its_settings_tunables_alone(
+    monkeypatch, setting):
+  # Importing page_faults beside run.py and profile_step.py also checks that
+  # their absl flags do not clash.
   assert list(page_faults.SETTINGS.values()) == [
       None, train.HUGE_PAGES_TUNABLE, train.MALLOC_TUNABLES]
+  monkeypatch.setenv('GLIBC_TUNABLES', 'glibc.malloc.arena_max=8')
+  children = []
+
+  def child(command, env, **kwargs):
+    children.append((command, env.get('GLIBC_TUNABLES')))
+    return subprocess.CompletedProcess(command, 0, stdout='{"step_ms": 1}\n')
+
+  monkeypatch.setattr(page_faults.subprocess, 'run', child)
+  monkeypatch.setattr(page_faults, 'FLAGS', types.SimpleNamespace(steps=2))
+  assert page_faults.run_child('nano', page_faults.SETTINGS[setting]) == {
+      'step_ms': 1}
+  # The calling shell's own tunables never reach a child: the default
+  # setting is glibc's defaults.
+  [(command, tunables)] = children
+  assert command[-2:] == ['--child=nano', '--steps=2']
+  assert tunables == page_faults.SETTINGS[setting]

@@ -105,6 +105,16 @@ def override(config, **overrides):
   return config_lib.override(config, overrides)
 
 
+def nan_for_white_images(normalize):
+  """`train._normalize` that turns all-white images into NaNs: a batch of
+  them makes a non-finite step."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  def poisoned(config, images):
+    white = jnp.all(images == 255, axis=(-3, -2, -1), keepdims=True)
+    return jnp.where(white, jnp.nan, normalize(config, images))
+  return poisoned
+
+
 @pytest.fixture
 def mock_tfds(monkeypatch):
   """tfds.testing.mock_data, whose builders are never prepared: its patched

@@ -20,7 +20,8 @@ from mixer_jax import config_lib
 from mixer_jax import input_pipeline
 from mixer_jax import train
 from mixer_jax.experiments.report import summaries
-from conftest import REPO, process_env, tiny_config, tiny_seed_config
+from conftest import (REPO, nan_for_white_images, process_env, tiny_config,
+                      tiny_seed_config)
 
 TINY_RUN = str(REPO / 'tests' / 'tiny_run.py')
 FINAL_STEP = 9
@@ -314,14 +315,6 @@ def test_checkpoints_hold_no_pickles(uninterrupted, monkeypatch):
   assert _saved(uninterrupted, FINAL_STEP)
 
 
-def _poisoned_normalize(original):
-  """Normalisation that turns all-white images into NaNs."""
-  def normalize(config, images):
-    white = jax.numpy.all(images == 255, axis=(-3, -2, -1), keepdims=True)
-    return jax.numpy.where(white, jax.numpy.nan, original(config, images))
-  return normalize
-
-
 def _poisoned_batches(original, poisoned_step):
   def batches(split, batch_size, seed, start_step=0, *args):
     for step, batch in enumerate(
@@ -336,7 +329,7 @@ def _poisoned_batches(original, poisoned_step):
 def poisoned_at_step_5(monkeypatch):
   """The 5th batch (index 4) is all white, which normalises to NaN."""
   monkeypatch.setattr(train, '_normalize',
-                      _poisoned_normalize(train._normalize))
+                      nan_for_white_images(train._normalize))
   monkeypatch.setattr(input_pipeline, 'train_batches',
                       _poisoned_batches(input_pipeline.train_batches, 4))
 

@@ -16,12 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mixer_jax import config_lib
 from mixer_jax import input_pipeline
 from mixer_jax import train
 from mixer_jax.experiments.report import summaries
-from conftest import (REPO, load_seed_config, override, process_env,
-                      tiny_config, tiny_seed_config)
+from conftest import (REPO, load_seed_config, nan_for_white_images, override,
+                      process_env, tiny_config, tiny_seed_config)
 
 
 def _setup(config, num_train_examples=64):
@@ -63,18 +62,33 @@ def test_one_real_train_step():
   assert int(new_state.non_finite.count) == 0
 
 
-def test_weight_decay_applies_to_kernels_only():
-  config = tiny_config(**{'optimizer.weight_decay': 0.5})
+@pytest.mark.parametrize('decay_on', ['kernels', 'all'])
+def test_weight_decay_reaches_exactly_the_parameters_it_is_set_on(decay_on):
+  # The seed's hybrid holds every kind of parameter: kernels, biases,
+  # LayerNorm and BatchNorm scales and biases, the head.
+  config = tiny_seed_config(**{'optimizer.weight_decay': 0.5,
+                               'optimizer.weight_decay_on': decay_on})
   state, _ = _setup(config)
-  zero_grads = jax.tree.map(np.zeros_like, state.params)
-  # A warm schedule, so that the decay step is not zero.
-  state = state.replace(step=3)
-  updates, _ = state.tx.update(zero_grads, state.opt_state, state.params)
-  flat = flax.traverse_util.flatten_dict(updates, sep='/')
-  params = flax.traverse_util.flatten_dict(state.params, sep='/')
-  for name, update in flat.items():
-    decays = np.any(update != 0) or not np.any(params[name])
-    assert decays == name.endswith('kernel') or not np.any(params[name]), name
+  # Non-zero everywhere: the init's biases and head are zero.
+  params = jax.tree.map(lambda p: p + 0.5, state.params)
+  flat_params = flax.traverse_util.flatten_dict(params, sep='/')
+  assert all(np.all(p != 0) for p in flat_params.values())
+  assert {name.split('/')[-2] for name in flat_params} >= {
+      'LayerNorm_0', 'norm', 'head', 'stem', 'Dense_0'}
+  # Zero gradients leave only the decay in the update. optax counts steps
+  # in its own state: three real updates first, for step 3's rate.
+  zero_grads = jax.tree.map(jnp.zeros_like, params)
+  opt_state = state.tx.init(params)
+  for _ in range(3):
+    _, opt_state = state.tx.update(zero_grads, opt_state, params)
+  updates, _ = state.tx.update(zero_grads, opt_state, params)
+  rate = _seed_rate(3 / 30)
+  for name, update in flax.traverse_util.flatten_dict(updates,
+                                                      sep='/').items():
+    decays = decay_on == 'all' or name.endswith('kernel')
+    np.testing.assert_allclose(
+        update, -rate * 0.5 * flat_params[name] if decays else 0.0,
+        rtol=1e-5, err_msg=name)
 
 
 def _train(config, workdir):
@@ -109,6 +123,10 @@ def test_cifar100_config_trains_on_mock_data(tmp_path, mock_tfds):
   with mock_tfds(num_examples=40):
     result = _train(config, tmp_path)
   assert np.isfinite(result['test_loss'])
+  checkpoints = train.checkpointing.Checkpoints(str(tmp_path), config)
+  _, variables = checkpoints.restore_best()
+  checkpoints.close()
+  assert variables['params']['head']['kernel'].shape[-1] == 100
 
 
 def test_tiny_run_on_the_shared_cifar10_copy_evaluates_all_10000(
@@ -210,8 +228,17 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(
     with pytest.raises(_Interrupted):
       _train(config, tmp_path / 'resumed')
     assert sorted(os.listdir(tmp_path / 'resumed' / 'checkpoints')) == ['3']
-    monkeypatch.setattr(input_pipeline, 'train_batches', original)
+    # A restart from step 0 would give the same result: the data must go on
+    # from the checkpoint's step.
+    data_starts = []
+
+    def recording_start(split, batch_size, seed, start_step=0, *args):
+      data_starts.append(start_step)
+      return original(split, batch_size, seed, start_step, *args)
+
+    monkeypatch.setattr(input_pipeline, 'train_batches', recording_start)
     resumed = _train(config, tmp_path / 'resumed')
+  assert data_starts == [3]
   assert resumed == uninterrupted
   assert sorted(os.listdir(tmp_path / 'resumed' / 'checkpoints')) == [
       '3', '6', '8']
@@ -385,16 +412,23 @@ def test_no_recompilation_after_the_first_step(tmp_path, mock_tfds):
   assert sum(eval_batch in m for m in compiled) == 1, compiled
 
 
-def _seed_schedule(**overrides):
-  config = override(load_seed_config('seed_hybrid_cifar10'), **overrides)
+def _full_cifar10_schedule(name, **overrides):
+  """configs/{name}.py on all of CIFAR-10's train: (config, schedule,
+  steps_per_epoch, num_train_steps)."""
+  config = override(load_seed_config(name), **overrides)
   steps_per_epoch, num_train_steps, _, _ = train.run_length(config, 50_000)
-  return (train.learning_rate_schedule(config, steps_per_epoch,
-                                       num_train_steps),
+  return (config, train.learning_rate_schedule(config, steps_per_epoch,
+                                               num_train_steps),
           steps_per_epoch, num_train_steps)
 
 
+def _seed_rate(fraction):
+  """The seed's cosine, at `fraction` of its half period."""
+  return 3e-3 * (1 + np.cos(np.pi * fraction)) / 2
+
+
 def test_the_schedule_as_run_is_the_per_step_cosine_wave():
-  schedule, _, _ = _seed_schedule()
+  _, schedule, _, _ = _full_cifar10_schedule('seed_hybrid_cifar10')
   for step in (0, 30, 60, 61):
     np.testing.assert_allclose(
         schedule(step), 3e-3 * (1 + np.cos(np.pi * step / 30)) / 2,
@@ -429,8 +463,8 @@ def test_the_final_steps_learning_rate_is_the_seeds(fraction, keep, steps,
 
 
 def test_the_intended_schedule_is_a_cosine_stepped_once_per_epoch():
-  schedule, steps_per_epoch, num_train_steps = _seed_schedule(
-      **{'optimizer.schedule': 'epoch_cosine'})
+  _, schedule, steps_per_epoch, num_train_steps = _full_cifar10_schedule(
+      'seed_hybrid_cifar10', **{'optimizer.schedule': 'epoch_cosine'})
   assert steps_per_epoch == 391 and num_train_steps == 30 * 391
   for epoch in (0, 1, 15, 29):
     for step in (epoch * 391, epoch * 391 + 390):
@@ -439,14 +473,75 @@ def test_the_intended_schedule_is_a_cosine_stepped_once_per_epoch():
           rtol=1e-5)
 
 
-def test_weight_decay_on_all_parameters_decays_biases_and_norms_too():
-  config = tiny_config(**{'optimizer.weight_decay': 0.5,
-                          'optimizer.weight_decay_on': 'all'})
-  state, _ = _setup(config)
-  params = jax.tree.map(lambda p: p + 1.0, state.params)
-  updates, _ = state.tx.update(jax.tree.map(np.zeros_like, params),
-                               state.tx.init(params), params)
-  assert all(np.all(np.asarray(u) != 0) for u in jax.tree.leaves(updates))
+def _applied_rates(config, schedule, num_steps):
+  """The learning rate of each of create_optimizer's first `num_steps`
+  updates: a constant unit gradient, which Adam normalises to 1, at zero
+  parameters, which leave weight decay nothing to add, so that each update
+  is minus its rate."""
+  tx = train.create_optimizer(config, schedule)
+  params = {'dense': {'kernel': jnp.zeros(()), 'bias': jnp.zeros(())}}
+  grads = jax.tree.map(jnp.ones_like, params)
+
+  def step(opt_state, _):
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return opt_state, -updates['dense']['kernel']
+
+  return np.asarray(jax.lax.scan(step, tx.init(params), length=num_steps)[1])
+
+
+@pytest.mark.parametrize('name,overrides,pinned', [
+    # The seed as run: a 60-step wave that goes on past T_max = 30.
+    ('seed_hybrid_cifar10', {}, {
+        0: 3e-3, 15: 1.5e-3, 30: 0.0, 45: 1.5e-3, 60: 3e-3,
+        61: _seed_rate(1 / 30), 100: _seed_rate(40 / 30),
+        11_729: _seed_rate(11_729 / 30)}),
+    # As the seed meant it: once per epoch of 391 steps, for 30 epochs.
+    ('seed_hybrid_cifar10', {'optimizer.schedule': 'epoch_cosine'}, {
+        0: 3e-3, 390: 3e-3, 391: _seed_rate(1 / 30), 15 * 391: 1.5e-3,
+        11_729: _seed_rate(29 / 30)}),
+    # mixer_jax's: 5 epochs of linear warmup to 1e-3, then a cosine to 0 at
+    # the end of 100 epochs of 390 steps.
+    ('hybrid_cifar10', {}, {
+        0: 0.0, 975: 5e-4, 1950: 1e-3, 20_475: 5e-4, 38_999: 0.0}),
+], ids=['cosine_wave', 'epoch_cosine', 'warmup_cosine'])
+def test_the_optimizer_applies_the_logged_schedule(name, overrides, pinned):
+  config, schedule, _, num_train_steps = _full_cifar10_schedule(name,
+                                                                **overrides)
+  applied = _applied_rates(config, schedule, num_train_steps)
+  for step, rate in pinned.items():
+    np.testing.assert_allclose(applied[step], rate, rtol=1e-4, atol=1e-10,
+                               err_msg=f'step {step}')
+  # train_step logs schedule(step).
+  np.testing.assert_allclose(applied, schedule(np.arange(num_train_steps)),
+                             rtol=1e-4, atol=1e-10)
+
+
+def test_skipped_steps_leave_the_applied_rate_the_global_steps(monkeypatch):
+  monkeypatch.setattr(train, '_normalize',
+                      nan_for_white_images(train._normalize))
+  # A wave of period 8, so that the rate after 2 skipped steps is half the
+  # first step's; no weight decay, so that Adam's first update of each
+  # parameter with a gradient is exactly the rate, either way. No padded
+  # crops, which would put black into white images.
+  config = tiny_config(on_non_finite='skip', **{
+      'optimizer.schedule': 'cosine_wave', 'optimizer.cosine_wave_t_max': 4,
+      'optimizer.weight_decay': 0.0, 'augment.crop_padding': 0})
+  state, p_step = _setup(config)
+  batch = next(input_pipeline.train_batches(_random_split(64), 16, seed=0))
+  white = dict(batch, image=np.full_like(batch['image'], 255))
+  key = jax_utils.replicate(jax.random.PRNGKey(1))
+  state = jax_utils.replicate(state)
+  for _ in range(2):
+    state, _ = p_step(state, white, key)
+  new_state, metrics = p_step(state, batch, key)
+  state, new_state = map(jax_utils.unreplicate, (state, new_state))
+  assert int(new_state.step) == 3 and int(new_state.non_finite.count) == 2
+  # The zero head's first step moves its bias by the rate, one way or other.
+  applied = np.abs(new_state.params['head']['bias'] -
+                   state.params['head']['bias'])
+  np.testing.assert_allclose(applied, 1e-3 / 2, rtol=1e-4)
+  logged = jax_utils.unreplicate(metrics).compute()['learning_rate']
+  np.testing.assert_allclose(applied, logged, rtol=1e-4)
 
 
 def test_a_kept_partial_batch_is_padded_and_masked():
