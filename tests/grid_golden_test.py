@@ -77,6 +77,14 @@ def _model_functions(config):
       return model.init(init_key, jnp.zeros((1,) + shape[1:]), train=False)
 
     def logits(variables):
+      # A fixed head: flax's initialisers start it at zero, which would hide
+      # every layer below it.
+      head = variables['params']['head']['kernel']
+      fixed_head = jnp.asarray(np.random.RandomState(1).normal(
+          size=head.shape).astype(np.float32))
+      params = variables['params']
+      variables = {**variables, 'params': {
+          **params, 'head': {**params['head'], 'kernel': fixed_head}}}
       evaluated = model.apply(variables, images, train=False)
       trained, _ = model.apply(variables, images, train=True,
                                rngs={'dropout': jax.random.PRNGKey(1)},
