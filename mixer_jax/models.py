@@ -239,7 +239,8 @@ class DwSepBlock(PointwiseBlock):
 
 
 class DepthwiseBlock(nn.Module):
-  """A k x k depthwise conv alone; its `kernel` and `bias` are its own."""
+  """A k x k depthwise conv alone; residual, inside every Mixer block, it is
+  ConvMixer's token conv."""
   kernel_size: int = 3
   residual: bool = False
   use_bias: bool = True
@@ -293,6 +294,7 @@ def locality_block(locality, name, **mixer_settings):
       for field in config_lib.LOCALITY_FIELDS[locality['type']]})
 
 
+# Where a Mixer without locality blocks has them.
 _NOWHERE = {'after_embedding': False, 'every_k_blocks': 0,
             'inside_blocks': False}
 

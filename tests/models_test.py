@@ -33,7 +33,8 @@ def num_params(model, image_size):
              for s in param_shapes(model, image_size).values())
 
 
-@pytest.mark.parametrize('variant,image_size,num_classes,locality_type,expected', [
+@pytest.mark.parametrize(
+    'variant,image_size,num_classes,locality_type,expected', [
     ('B/16', 224, 1000, 'none', 59_880_472),
     ('B/32', 224, 1000, 'none', 60_293_428),
     ('L/16', 224, 1000, 'none', 208_196_168),
