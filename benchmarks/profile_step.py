@@ -34,7 +34,8 @@ from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top,g-bad-im
 from mixer_jax import flops  # pylint: disable=g-bad-import-order
 
 flags.DEFINE_string('model', 'nano', 'Model variant, e.g. nano or S/4.')
-flags.DEFINE_enum('stem', 'none', config_lib.STEM_TYPES, 'Locality stem.')
+flags.DEFINE_enum('stem', 'none', config_lib.LOCALITY_TYPES,
+                  'Type of the locality block after the patch embedding.')
 flags.DEFINE_integer('batch', 128, 'Batch size.')
 flags.DEFINE_enum('dtype', 'float32', config_lib.COMPUTE_DTYPES,
                   'Input dtype of the matrix products.')
@@ -110,7 +111,7 @@ def flag_config():
 
 
 def model_description(config):
-  return (f'{config.model.model_name}, stem {config.model.stem.type}, '
+  return (f'{config.model.model_name}, stem {config.model.locality.type}, '
           f'{flops.num_locality_blocks(config.model)} locality block(s), '
           f'{config.compute_dtype}, batch {config.batch_size}')
 

@@ -159,7 +159,7 @@ def ratio_rows(configs, compiled, steps, warmup, batch_size=128):
   """The targets' ratios at `batch_size`, each from `step_ratio`: hybrid
   step / baseline step per model and dtype, and float32 step / bf16 step per
   model and stem."""
-  by_key = {(c.model.model_name, c.model.stem.type, c.compute_dtype): step
+  by_key = {(c.model.model_name, c.model.locality.type, c.compute_dtype): step
             for c, (step, _, _) in zip(configs, compiled)
             if c.batch_size == batch_size}
   rows = []
@@ -180,7 +180,7 @@ def _train_step_row(config, analysis, seconds, peaks):
   per_image = flops.train_flops(config.model, 32, config.num_classes)
   images_per_sec = config.batch_size / seconds
   return {
-      'model': config.model.model_name, 'stem': config.model.stem.type,
+      'model': config.model.model_name, 'stem': config.model.locality.type,
       'blocks': flops.num_locality_blocks(config.model),
       'batch': config.batch_size, 'dtype': config.compute_dtype,
       'images_per_sec': images_per_sec, 'step_ms': 1e3 * seconds,

@@ -82,7 +82,7 @@ class MixerBlock(nn.Module):
 class LocalityBlock(nn.Sequential):
   """k x k depthwise then 1 x 1 pointwise conv on the tokens' (H, W) grid.
 
-  Not residual. By default `models.LocalityBlock`'s defaults (conv biases, no
+  Not residual. By default `models.DwSepBlock`'s defaults (conv biases, no
   norm or activation); `seed` makes it the seed notebook's block: no conv
   biases, then BatchNorm and GELU.
   """

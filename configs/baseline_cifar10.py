@@ -16,4 +16,4 @@ from mixer_jax import config_lib
 
 
 def get_config(variant='nano'):
-  return config_lib.get_config('cifar10', variant, stem_type='none')
+  return config_lib.get_config('cifar10', variant, locality_type='none')

@@ -27,7 +27,7 @@ HYBRID = 'configs/hybrid_cifar10.py'
 TRAIN_SPLIT_SIZE = 50_000
 EVALS = {'eval_splits': ('validation', 'test', 'train_clean'),
          'validation_size': 5000, 'train_clean_size': 2000}
-RESIDUAL = {'model.stem.residual': True}
+RESIDUAL = {'model.locality.residual': True}
 # What mixer_jax.experiments.report writes from these runs (the keys:
 # mixer_jax/experiments/report/grid_spec.py).
 REPORT = {
@@ -53,9 +53,10 @@ def get_grid():
       sweep.grid([BASELINE, HYBRID], [0, 1, 2], [0.1], small(0.1)) +
       sweep.grid([BASELINE, HYBRID], [0, 1], [0.05], small(0.05)) +
       sweep.grid([HYBRID], [0, 1], [0.1],
-                 small(0.1, **{'model.stem.kernel_size': 5}), '_k5') +
+                 small(0.1, **{'model.locality.kernel_size': 5}), '_k5') +
       sweep.grid([HYBRID], [0, 1], [0.1],
-                 small(0.1, **{'model.stem.type': 'avgpool'}), '_avgpool') +
+                 small(0.1, **{'model.locality.type': 'avgpool'}),
+                 '_avgpool') +
       sweep.grid([HYBRID], [0, 1], [0.1], small(0.1, **RESIDUAL), '_residual') +
       sweep.grid([BASELINE, HYBRID], [0, 1], [0.25], small(0.25)) +
       sweep.grid([BASELINE, HYBRID], [0, 1], [1.0],

@@ -21,6 +21,8 @@ import jax
 from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
+from mixer_jax import config_lib
+
 
 class CheckpointError(RuntimeError):
   """A checkpoint that cannot be used; the message says what to do."""
@@ -37,6 +39,13 @@ def _model_fingerprint(config):
   # Through JSON, so that tuples compare equal to what JSON gives back.
   return json.loads(json.dumps({'num_classes': config.num_classes,
                                 'model': model}))
+
+
+def _upgraded(fingerprint):
+  """A saved fingerprint in today's form of `config.model`, so that runs
+  checkpointed before it changed (config_lib.upgrade_model_config) resume."""
+  return {**fingerprint,
+          'model': config_lib.upgrade_model_config(fingerprint['model'])}
 
 
 class _QuietOrbax(logging.logging.Filter):
@@ -96,8 +105,8 @@ class Checkpoints:
           f'The best checkpoint in {self.best.directory} (step {step}) is in '
           f'the format before 2026-11-30, the whole train state; restore its '
           f'"state" item with orbax, and take "params" and "batch_stats".')
-    saved_model = self.best.restore(step, args=ocp.args.Composite(
-        model=ocp.args.JsonRestore()))['model']
+    saved_model = _upgraded(self.best.restore(step, args=ocp.args.Composite(
+        model=ocp.args.JsonRestore()))['model'])
     if saved_model != self._fingerprint:
       raise CheckpointError(
           f'{self.best.directory} holds a checkpoint of another model '
@@ -187,10 +196,11 @@ class Checkpoints:
 
   def _restore_model(self, step):
     try:
-      return self.latest.restore(
+      saved_model = self.latest.restore(
           step, args=ocp.args.Composite(model=ocp.args.JsonRestore()))['model']
     except Exception:  # pylint: disable=broad-except
       return self._fingerprint  # Damaged: the state restore reports it.
+    return _upgraded(saved_model)
 
   def wait_until_finished(self):
     for manager in (self.latest, self.best):
@@ -218,5 +228,5 @@ def probe_writable(directory):
 
 def _describe(fingerprint):
   model = fingerprint['model']
-  return (f"{model.get('model_name')}, stem {model['stem']['type']}, "
+  return (f"{model.get('model_name')}, locality {model['locality']['type']}, "
           f"{fingerprint['num_classes']} classes")

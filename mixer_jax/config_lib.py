@@ -1,7 +1,8 @@
 """The one base config that every file under `configs/` builds on, and its checks.
 
-A config file is a thin `get_config(arg)` that names the dataset and the stem;
-`arg` picks the model as `SIZE` or `SIZE/PATCH`, e.g. `nano`, `S/4`, `B/16`:
+A config file is a thin `get_config(arg)` that names the dataset and the
+locality block; `arg` picks the model as `SIZE` or `SIZE/PATCH`, e.g. `nano`,
+`S/4`, `B/16`:
 
   python train.py --config=configs/hybrid_cifar10.py:S/4 --workdir=...
 """
@@ -30,10 +31,28 @@ DATASETS = {
     'cifar100': (100, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
 
-STEM_TYPES = ('none', 'dwsep', 'pointwise', 'avgpool')
-STEM_ACTIVATIONS = ('none', 'gelu', 'relu')
-STEM_NORMS = ('none', 'layernorm', 'batchnorm')
-STEM_PLACEMENTS = ('between', 'after')
+# What a locality block is (config.model.locality). Each type (its module is
+# models.LOCALITY_BLOCKS[type]) reads only its fields here; the others must
+# keep their defaults, the slides' stem: linear, k = 3.
+LOCALITY_FIELDS = {
+    'none': (),
+    'dwsep': ('kernel_size', 'residual', 'activation', 'norm', 'placement',
+              'use_bias'),
+    'pointwise': ('residual', 'activation', 'norm', 'use_bias'),
+    'depthwise': ('kernel_size', 'residual', 'use_bias'),
+    'avgpool': ('kernel_size', 'residual'),
+}
+LOCALITY_TYPES = tuple(LOCALITY_FIELDS)
+LOCALITY_DEFAULTS = dict(kernel_size=3, residual=False, activation='none',
+                         norm='none', placement='between', use_bias=True)
+LOCALITY_ACTIVATIONS = ('none', 'gelu', 'relu')
+LOCALITY_NORMS = ('none', 'layernorm', 'batchnorm')
+# Of the norm and activation in a dwsep block: between its two convs or after.
+LOCALITY_PLACEMENTS = ('between', 'after')
+# Where the blocks go (config.model.locality_at): after the patch embedding,
+# after every K-th Mixer block (K > 0), inside every Mixer block.
+LOCALITY_AT_DEFAULTS = dict(after_embedding=True, every_k_blocks=0,
+                            inside_blocks=False)
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 ON_NON_FINITE = ('stop', 'skip')
 SCHEDULES = ('warmup_cosine', 'cosine_wave', 'epoch_cosine')
@@ -46,7 +65,7 @@ class ConfigError(ValueError):
   """A config that cannot describe a valid run; the message says how to fix it."""
 
 
-def model_config(variant='nano', stem_type='none'):
+def model_config(variant='nano', locality_type='none'):
   """The `MlpMixer` fields for `variant` ('SIZE' or 'SIZE/PATCH')."""
   size, _, patch = variant.partition('/')
   if size not in MODEL_SIZES:
@@ -66,29 +85,19 @@ def model_config(variant='nano', stem_type='none'):
   model.num_blocks = num_blocks
   model.tokens_mlp_dim = tokens_mlp_dim
   model.channels_mlp_dim = channels_mlp_dim
-  # The locality block (models.LocalityBlock): what it is, and where it goes.
-  # The defaults are the slides' stem: linear, after the patch embedding.
-  model.stem = ml_collections.ConfigDict(dict(
-      type=stem_type,
-      kernel_size=3,
-      residual=False,
-      activation='none',
-      norm='none',
-      placement='between',
-      use_bias=True,
-      after_embedding=True,
-      interleave_every=0,  # K > 0: also after every K-th Mixer block.
-  ))
+  # The locality block: what it is, and where it goes (LOCALITY_FIELDS,
+  # LOCALITY_AT_DEFAULTS).
+  model.locality = ml_collections.ConfigDict(dict(type=locality_type,
+                                                  **LOCALITY_DEFAULTS))
+  model.locality_at = ml_collections.ConfigDict(LOCALITY_AT_DEFAULTS)
   model.dropout_rate = 0.0
   model.stochastic_depth_rate = 0.0
-  # k > 0: a residual k x k depthwise conv on the token grid in every block.
-  model.token_conv_kernel_size = 0
   # 'flax' (vit_jax's) or 'pytorch' (torch.nn's defaults): models.INITIALISERS.
   model.initialisers = 'flax'
   return model
 
 
-def get_config(dataset='cifar10', variant='nano', stem_type='none'):
+def get_config(dataset='cifar10', variant='nano', locality_type='none'):
   """The full run config: data, model, optimizer, schedule, checkpoints."""
   if dataset not in DATASETS:
     raise ConfigError(f'Unknown dataset {dataset!r}; use one of '
@@ -125,7 +134,7 @@ def get_config(dataset='cifar10', variant='nano', stem_type='none'):
   # default; False drops it.
   config.keep_partial_batch = False
 
-  config.model = model_config(variant, stem_type)
+  config.model = model_config(variant, locality_type)
   # 'bfloat16': bf16 inputs to the matrix products, float32 accumulation, in
   # the forward and backward pass; parameters, optimizer state, activations,
   # norms and loss stay float32 (mixer_jax/mixed_precision.py).
@@ -205,7 +214,7 @@ def load_config_file(path, variant=None):
 
 
 def override(config, overrides):
-  """Sets dotted fields: override(c, {'model.stem.kernel_size': 5})."""
+  """Sets dotted fields: override(c, {'model.locality.kernel_size': 5})."""
   for key, value in overrides.items():
     *parents, leaf = key.split('.')
     node = config
@@ -240,43 +249,90 @@ def validate_model(model, image_size):
   for field in ('hidden_dim', 'num_blocks', 'tokens_mlp_dim',
                 'channels_mlp_dim'):
     _check_positive(f'model.{field}', model[field])
-  stem = model.stem
   _check_choice('model.initialisers', model.get('initialisers', 'flax'),
                 INITIALISERS)
-  _check_choice('model.stem.type', stem.type, STEM_TYPES)
-  if stem.type != 'none' and not (stem.kernel_size > 0 and
-                                  stem.kernel_size % 2 == 1):
-    raise ConfigError(
-        f'config.model.stem.kernel_size={stem.kernel_size} must be a positive '
-        f'odd number (3, 5 or 7) so that the stem stays centred on each token.')
-  _check_choice('model.stem.activation', stem.activation, STEM_ACTIVATIONS)
-  _check_choice('model.stem.norm', stem.norm, STEM_NORMS)
-  _check_choice('model.stem.placement', stem.placement, STEM_PLACEMENTS)
-  if stem.type == 'avgpool' and (stem.activation, stem.norm) != ('none',
-                                                                 'none'):
-    raise ConfigError('config.model.stem.activation and .norm apply to the '
-                      'dwsep and pointwise blocks only; set them to "none" '
-                      'for avgpool.')
-  every = stem.interleave_every
-  if not (isinstance(every, int) and 0 <= every <= model.num_blocks):
-    raise ConfigError(
-        f'config.model.stem.interleave_every={every!r} must be an integer in '
-        f'[0, {model.num_blocks}] (config.model.num_blocks): 0 for no block '
-        f'between Mixer blocks, K for one after every K-th.')
-  if stem.type != 'none' and not (stem.after_embedding or every):
-    raise ConfigError(
-        f'config.model.stem.type={stem.type!r} but no block is placed: set '
-        f'config.model.stem.after_embedding=True or '
-        f'config.model.stem.interleave_every > 0, or type "none".')
-  token_conv = model.token_conv_kernel_size
-  if token_conv and not (token_conv > 0 and token_conv % 2 == 1):
-    raise ConfigError(
-        f'config.model.token_conv_kernel_size={token_conv} must be 0 (off) or '
-        f'a positive odd number (3, 5 or 7).')
+  _validate_locality(model.locality, model.locality_at, model.num_blocks)
   for field in ('dropout_rate', 'stochastic_depth_rate'):
     if not 0.0 <= model[field] < 1.0:
       raise ConfigError(f'config.model.{field}={model[field]} must be in '
                         f'[0, 1).')
+
+
+def _validate_locality(locality, locality_at, num_blocks):
+  _check_choice('model.locality.type', locality.type, LOCALITY_TYPES)
+  reads = LOCALITY_FIELDS[locality.type]
+  for field, default in LOCALITY_DEFAULTS.items():
+    if field not in reads and locality[field] != default:
+      raise ConfigError(
+          f'config.model.locality.{field}={locality[field]!r} does nothing '
+          f'for type {locality.type!r}, which reads only {list(reads)}; '
+          f'leave it at {default!r}, or pick a type that uses it.')
+  if not (locality.kernel_size > 0 and locality.kernel_size % 2 == 1):
+    raise ConfigError(
+        f'config.model.locality.kernel_size={locality.kernel_size} must be a '
+        f'positive odd number (3, 5 or 7) so that the block stays centred on '
+        f'each token.')
+  _check_choice('model.locality.activation', locality.activation,
+                LOCALITY_ACTIVATIONS)
+  _check_choice('model.locality.norm', locality.norm, LOCALITY_NORMS)
+  _check_choice('model.locality.placement', locality.placement,
+                LOCALITY_PLACEMENTS)
+  every = locality_at.every_k_blocks
+  if not (isinstance(every, int) and 0 <= every <= num_blocks):
+    raise ConfigError(
+        f'config.model.locality_at.every_k_blocks={every!r} must be an '
+        f'integer in [0, {num_blocks}] (config.model.num_blocks): 0 for no '
+        f'block between Mixer blocks, K for one after every K-th.')
+  if locality.type == 'none':
+    for field, default in LOCALITY_AT_DEFAULTS.items():
+      if locality_at[field] != default:
+        raise ConfigError(
+            f'config.model.locality_at.{field}={locality_at[field]!r} places '
+            f'a block, but config.model.locality.type is "none"; pick a type '
+            f'(one of {list(LOCALITY_TYPES[1:])}), or leave it at {default!r}.')
+  elif not (locality_at.after_embedding or every or locality_at.inside_blocks):
+    raise ConfigError(
+        f'config.model.locality.type={locality.type!r} but no block is '
+        f'placed: set config.model.locality_at.after_embedding=True, '
+        f'.every_k_blocks > 0 or .inside_blocks=True, or type "none".')
+
+
+def upgrade_model_config(model):
+  """A `config.model` dict of the form before 2026-12-06, in today's form.
+
+  Then one `stem` held what the locality block is and where it goes
+  (`after_embedding`, `interleave_every`), whatever its type used, and
+  `token_conv_kernel_size` > 0 put a residual depthwise conv in every Mixer
+  block: today the 'depthwise' block `inside_blocks`. The fields a type does
+  not read take their defaults. Checkpoints of runs begun before then, and
+  the grids' pinned configs, hold that form; today's passes unchanged.
+  """
+  if 'stem' not in model:
+    return model
+  model = dict(model)
+  stem = {**LOCALITY_DEFAULTS, 'after_embedding': True, 'interleave_every': 0,
+          **model.pop('stem')}
+  token_conv = model.pop('token_conv_kernel_size', 0)
+  locality_at = dict(after_embedding=stem['after_embedding'],
+                     every_k_blocks=stem['interleave_every'],
+                     inside_blocks=False)
+  if token_conv:
+    if stem['type'] != 'none':
+      raise ConfigError(
+          f'This model has both a {stem["type"]} locality block and a '
+          f'depthwise conv inside every Mixer block (token_conv_kernel_size='
+          f'{token_conv}); config.model.locality describes one type of block '
+          f'since 2026-12-06. Train it with the code before then.')
+    stem = dict(type='depthwise', kernel_size=token_conv, residual=True,
+                use_bias=True)
+    locality_at = dict(after_embedding=False, every_k_blocks=0,
+                       inside_blocks=True)
+  elif stem['type'] == 'none':
+    locality_at = dict(LOCALITY_AT_DEFAULTS)
+  model['locality'] = dict(LOCALITY_DEFAULTS, type=stem['type'], **{
+      field: stem[field] for field in LOCALITY_FIELDS[stem['type']]})
+  model['locality_at'] = locality_at
+  return model
 
 
 def validate(config):
@@ -402,12 +458,13 @@ def seed_config(dataset='cifar10', blocks='hybrid', variant='seed'):
   if blocks not in choices:
     raise ConfigError(f'Unknown seed model {blocks!r}; use one of {choices}.')
   config = get_config(dataset, variant,
-                      stem_type='none' if blocks == 'baseline' else 'dwsep')
-  # Its block: depthwise 3x3 -> pointwise -> BatchNorm -> GELU, no conv
-  # biases, not residual. Set for the baseline too, for the grid's controls.
-  config.model.stem.update(norm='batchnorm', activation='gelu',
-                           placement='after', use_bias=False,
-                           interleave_every=2 if blocks == 'hybrid' else 0)
+                      locality_type='none' if blocks == 'baseline' else 'dwsep')
+  if blocks != 'baseline':
+    # Its block: depthwise 3x3 -> pointwise -> BatchNorm -> GELU, no conv
+    # biases, not residual.
+    config.model.locality.update(norm='batchnorm', activation='gelu',
+                                 placement='after', use_bias=False)
+    config.model.locality_at.every_k_blocks = 2 if blocks == 'hybrid' else 0
   config.model.dropout_rate = 0.15
   # PyTorch's, as the notebook's: with this project's (flax's), the hybrid
   # trains worse than the notebook's recipe on the same data (docs/SEED.md).

@@ -1,7 +1,8 @@
 """Analytic FLOP counts: multiply-adds of every dense and conv layer, x2.
 
-Elementwise work (norms, GELU, the optimizer) is left out, as is usual for
-model FLOP utilisation; XLA's cost analysis, which counts it, cross-checks.
+Elementwise work (norms, GELU, average pooling, the optimizer) is left out,
+as is usual for model FLOP utilisation; XLA's cost analysis, which counts it,
+cross-checks.
 """
 
 
@@ -11,23 +12,29 @@ def forward_flops(model, image_size, num_classes):
   grid_h, grid_w = image_size // patch_h, image_size // patch_w
   tokens, channels = grid_h * grid_w, model.hidden_dim
   macs = tokens * patch_h * patch_w * 3 * channels  # Patch embedding.
-  macs += num_locality_blocks(model) * tokens * (
-      channels**2 + (model.stem.kernel_size**2 * channels
-                     if model.stem.type == 'dwsep' else 0))
+  macs += num_locality_blocks(model) * tokens * _locality_macs_per_token(
+      model.locality, channels)
   per_block = (channels * 2 * tokens * model.tokens_mlp_dim +
-               tokens * 2 * channels * model.channels_mlp_dim +
-               tokens * channels * model.get('token_conv_kernel_size', 0)**2)
+               tokens * 2 * channels * model.channels_mlp_dim)
   macs += model.num_blocks * per_block + channels * num_classes
   return 2 * macs
 
 
+def _locality_macs_per_token(locality, channels):
+  depthwise = locality.kernel_size**2 * channels
+  pointwise = channels**2
+  return {'dwsep': depthwise + pointwise, 'depthwise': depthwise,
+          'pointwise': pointwise}.get(locality.type, 0)
+
+
 def num_locality_blocks(model):
-  stem = model.stem
-  if stem.type not in ('dwsep', 'pointwise'):
+  """How many locality blocks with parameters the model has."""
+  if model.locality.type in ('none', 'avgpool'):
     return 0
-  every = stem.get('interleave_every', 0)
-  return (int(stem.get('after_embedding', True)) +
-          (model.num_blocks // every if every else 0))
+  at = model.locality_at
+  return (int(at.after_embedding) +
+          (model.num_blocks // at.every_k_blocks if at.every_k_blocks else 0) +
+          (model.num_blocks if at.inside_blocks else 0))
 
 
 def train_flops(model, image_size, num_classes):

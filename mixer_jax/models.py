@@ -2,19 +2,23 @@
 
 Module and parameter names follow google-research/vision_transformer
 (`vit_jax/models_mixer.py`) so that its published checkpoints load into
-`MlpMixer` unchanged. A locality block (`LocalityBlock`, or the
-parameter-free `AvgPoolStem`) works on the (H/p, W/p, C) patch grid and keeps
-its shape. It can sit between the patch embedding and the Mixer blocks (its
-parameters under `locality_stem/`) and after every K-th Mixer block (under
-`locality_after_MixerBlock_{i}/`).
+`MlpMixer` unchanged. A locality block (one module per type, `LOCALITY_BLOCKS`)
+works on the (H/p, W/p, C) patch grid and keeps its shape. What it is comes
+from `config.model.locality`, where it goes from `config.model.locality_at`:
+between the patch embedding and the Mixer blocks (parameters under
+`locality_stem/`), after every K-th Mixer block (under
+`locality_after_MixerBlock_{i}/`) and inside every Mixer block (under
+`MixerBlock_{i}/token_conv/`).
 """
 
+import dataclasses
 from typing import Any, Mapping, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mixer_jax import config_lib
 from mixer_jax import depthwise
 from mixer_jax import mixed_precision
 
@@ -25,18 +29,18 @@ def gelu(x):
   return nn.gelu(x, approximate=True)
 
 
-STEM_ACTIVATIONS = {'none': None, 'gelu': gelu, 'relu': nn.relu}
-
-# How parameters start: 'flax' is vit_jax's (lecun-normal kernels, zero
-# biases, a zero head); 'pytorch' is torch.nn's defaults, as the seed notebook
-# trained (kernels and biases uniform in +-1/sqrt(fan_in), the head's too).
-INITIALISERS = ('flax', 'pytorch')
+# The functions of config_lib.LOCALITY_ACTIVATIONS.
+_ACTIVATIONS = {'none': None, 'gelu': gelu, 'relu': nn.relu}
 
 
 def kernel_init(initialisers):
-  if initialisers not in INITIALISERS:
+  """`initialisers` (config_lib.INITIALISERS): 'flax' is vit_jax's
+  (lecun-normal kernels, zero biases, a zero head); 'pytorch' is torch.nn's
+  defaults, as the seed notebook trained (kernels and biases uniform in
+  +-1/sqrt(fan_in), the head's too)."""
+  if initialisers not in config_lib.INITIALISERS:
     raise ValueError(f'Unknown initialisers {initialisers!r}; use one of '
-                     f'{INITIALISERS}.')
+                     f'{config_lib.INITIALISERS}.')
   if initialisers == 'pytorch':  # kaiming_uniform(a=sqrt(5)): var 1/(3 fan_in)
     return nn.initializers.variance_scaling(1 / 3, 'fan_in', 'uniform')
   return nn.initializers.lecun_normal()
@@ -80,15 +84,16 @@ class MlpBlock(nn.Module):
 class MixerBlock(nn.Module):
   """Token mixing then channel mixing, each pre-norm and residual.
 
-  `token_conv_kernel_size` > 0 first adds a residual k x k depthwise conv on
-  the (H, W) token grid, locality inside every block (as in ConvMixer, and
+  `locality`, a `config.model.locality` mapping, first adds that block on the
+  (H, W) token grid, locality inside every Mixer block (as in ConvMixer, and
   the depthwise convs of LocalViT and CeiT); its parameters are `token_conv`.
   """
   tokens_mlp_dim: int
   channels_mlp_dim: int
   dropout_rate: float = 0.0
   drop_path_rate: float = 0.0
-  token_conv_kernel_size: int = 0
+  locality: Optional[Mapping[str, Any]] = None
+  batch_norm_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
   initialisers: str = 'flax'
 
@@ -103,16 +108,16 @@ class MixerBlock(nn.Module):
     return jnp.where(keep, y / keep_prob, jnp.zeros_like(y))
 
   @nn.compact
-  def __call__(self, x, *, train=False, grid=None):
-    """x: [N, tokens, C]; `grid`: the tokens' (H, W), for `token_conv`."""
-    if self.token_conv_kernel_size:
+  def __call__(self, x, *, train=False, grid=None, mask=None):
+    """x: [N, tokens, C]; `grid`: the tokens' (H, W), for `locality`."""
+    if self.locality is not None:
       n, _, c = x.shape
-      k = self.token_conv_kernel_size
-      y = depthwise.DepthwiseConv(
-          k, kernel_init=kernel_init(self.initialisers),
-          bias_init=bias_init(self.initialisers, k * k),
-          name='token_conv')(x.reshape(n, *grid, c))
-      x = x + y.reshape(x.shape)
+      block = locality_block(
+          self.locality, 'token_conv', batch_norm_axis_name=(
+              self.batch_norm_axis_name), dtype=self.dtype,
+          initialisers=self.initialisers)
+      x = block(x.reshape(n, *grid, c), train=train, mask=mask).reshape(
+          x.shape)
     y = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON)(x)
     y = jnp.swapaxes(y, 1, 2)
     y = MlpBlock(self.tokens_mlp_dim, self.dropout_rate, self.dtype,
@@ -172,27 +177,26 @@ class BatchNorm(nn.Module):
     return (x32 - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
 
 
-class LocalityBlock(nn.Module):
-  """Mixes each token with its k x k neighbours on the (H, W, C) patch grid.
+class PointwiseBlock(nn.Module):
+  """A 1 x 1 conv, then norm and activation (both off by default).
 
-  One module for every placement (after the patch embedding, the "stem", and
-  between Mixer blocks) and every variant tested:
-  `type` 'dwsep' is a k x k depthwise conv then a 1 x 1 pointwise conv;
-  'pointwise' drops the depthwise conv (the same block without locality).
-  `norm` and `activation` (off by default) go between the two convs or after
-  both, as `placement` says; the seed notebook's block is
-  dwsep, placement 'after', batchnorm, gelu, no conv biases.
+  Every token on its own: the dwsep block without its locality, a control.
   """
-  type: str = 'dwsep'
-  kernel_size: int = 3
-  residual: bool = False
-  activation: str = 'none'
   norm: str = 'none'
-  placement: str = 'between'
+  activation: str = 'none'
+  residual: bool = False
   use_bias: bool = True
   batch_norm_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
   initialisers: str = 'flax'
+
+  def _pointwise(self, y):
+    channels = y.shape[-1]
+    return nn.Conv(channels, (1, 1), use_bias=self.use_bias,
+                   conv_general_dilated=mixed_precision.conv_general_dilated(
+                       self.dtype), kernel_init=kernel_init(self.initialisers),
+                   bias_init=bias_init(self.initialisers, channels),
+                   name='pointwise')(y)
 
   def _norm_and_activation(self, y, train, mask):
     if self.norm == 'layernorm':
@@ -200,53 +204,111 @@ class LocalityBlock(nn.Module):
     elif self.norm == 'batchnorm':
       y = BatchNorm(axis_name=self.batch_norm_axis_name, name='norm')(
           y, train=train, mask=mask)
-    activation = STEM_ACTIVATIONS[self.activation]
+    activation = _ACTIVATIONS[self.activation]
     return y if activation is None else activation(y)
 
   @nn.compact
   def __call__(self, x, *, train=False, mask=None):
-    channels = x.shape[-1]
-    y = x
-    if self.type == 'dwsep':
-      # Multiply-adds, not a matrix product: float32 (see depthwise).
-      k = self.kernel_size
-      y = depthwise.DepthwiseConv(
-          k, use_bias=self.use_bias, kernel_init=kernel_init(self.initialisers),
-          bias_init=bias_init(self.initialisers, k * k), name='depthwise')(y)
-      if self.placement == 'between':
-        y = self._norm_and_activation(y, train, mask)
-    y = nn.Conv(channels, (1, 1), use_bias=self.use_bias,
-                conv_general_dilated=mixed_precision.conv_general_dilated(
-                    self.dtype), kernel_init=kernel_init(self.initialisers),
-                bias_init=bias_init(self.initialisers, channels),
-                name='pointwise')(y)
-    if self.placement == 'after' or self.type == 'pointwise':
+    y = self._norm_and_activation(self._pointwise(x), train, mask)
+    return x + y if self.residual else y
+
+
+class DwSepBlock(PointwiseBlock):
+  """A k x k depthwise conv, then the pointwise block's 1 x 1 conv.
+
+  Norm and activation go between the two convs or after both, as
+  `placement` says; the seed notebook's block is placement 'after',
+  batchnorm, gelu, no conv biases.
+  """
+  kernel_size: int = 3
+  placement: str = 'between'
+
+  @nn.compact
+  def __call__(self, x, *, train=False, mask=None):
+    # Multiply-adds, not a matrix product: float32 (see depthwise).
+    k = self.kernel_size
+    y = depthwise.DepthwiseConv(
+        k, use_bias=self.use_bias, kernel_init=kernel_init(self.initialisers),
+        bias_init=bias_init(self.initialisers, k * k), name='depthwise')(x)
+    if self.placement == 'between':
+      y = self._norm_and_activation(y, train, mask)
+    y = self._pointwise(y)
+    if self.placement == 'after':
       y = self._norm_and_activation(y, train, mask)
     return x + y if self.residual else y
 
 
-class AvgPoolStem(nn.Module):
+class DepthwiseBlock(nn.Module):
+  """A k x k depthwise conv alone; residual, inside every Mixer block, it is
+  ConvMixer's token conv."""
+  kernel_size: int = 3
+  residual: bool = False
+  use_bias: bool = True
+  initialisers: str = 'flax'
+
+  @nn.compact
+  def __call__(self, x, *, train=False, mask=None):
+    del train, mask  # Neither norm nor dropout.
+    k = self.kernel_size
+    conv = depthwise.DepthwiseConv(
+        k, use_bias=self.use_bias, kernel_init=kernel_init(self.initialisers),
+        bias_init=bias_init(self.initialisers, k * k))
+    # So that the parameters sit at `token_conv/kernel`, as they did when
+    # the conv inside Mixer blocks was not a locality block.
+    nn.share_scope(self, conv)
+    y = conv(x)
+    return x + y if self.residual else y
+
+
+class AvgPoolBlock(nn.Module):
   """Parameter-free locality: k x k average pooling with stride 1."""
   kernel_size: int = 3
   residual: bool = False
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, *, train=False, mask=None):
+    del train, mask
     k = self.kernel_size
     y = nn.avg_pool(x, (k, k), strides=(1, 1), padding='SAME',
                     count_include_pad=False)
     return x + y if self.residual else y
 
 
-class MlpMixer(nn.Module):
-  """MLP-Mixer; `stem` adds locality blocks (see `LOCALITY_TYPES`).
+# The module of each type in config_lib.LOCALITY_FIELDS but 'none'.
+LOCALITY_BLOCKS = {'dwsep': DwSepBlock, 'pointwise': PointwiseBlock,
+                   'depthwise': DepthwiseBlock, 'avgpool': AvgPoolBlock}
 
-  `stem` is a mapping such as `config.model.stem`: the `LocalityBlock` (or
-  `AvgPoolStem`) fields, plus where the blocks go: after the patch embedding
-  (`after_embedding`, named `locality_stem`) and after every
-  `interleave_every`-th Mixer block (`locality_after_MixerBlock_{i}`, i the
-  0-based index of the Mixer block before it). Type 'none' (or `stem=None`)
-  is the plain Mixer.
+
+def locality_block(locality, name, **mixer_settings):
+  """The block that `locality` (config.model.locality) describes.
+
+  It takes the config fields of its type (config_lib.LOCALITY_FIELDS) and
+  those of the Mixer's `mixer_settings` (dtype, initialisers, BatchNorm's
+  axis) that it has.
+  """
+  block = LOCALITY_BLOCKS[locality['type']]
+  own_fields = {field.name for field in dataclasses.fields(block)}
+  settings = {k: v for k, v in mixer_settings.items() if k in own_fields}
+  return block(**settings, name=name, **{
+      field: locality[field]
+      for field in config_lib.LOCALITY_FIELDS[locality['type']]})
+
+
+# Where a Mixer without locality blocks has them.
+_NOWHERE = {'after_embedding': False, 'every_k_blocks': 0,
+            'inside_blocks': False}
+
+
+class MlpMixer(nn.Module):
+  """MLP-Mixer, with the locality blocks that `locality` and `locality_at` say.
+
+  `locality` is what a block is (`config.model.locality`: its type and that
+  type's fields; type 'none', or None, is the plain Mixer), `locality_at`
+  where the blocks go (`config.model.locality_at`): after the patch
+  embedding (`after_embedding`, named `locality_stem`), after every
+  `every_k_blocks`-th Mixer block (`locality_after_MixerBlock_{i}`, i the
+  0-based index of the Mixer block before it) and inside every Mixer block,
+  before its token mixing (`inside_blocks`, `MixerBlock_{i}/token_conv`).
   """
   patches: Any
   num_classes: int
@@ -254,36 +316,27 @@ class MlpMixer(nn.Module):
   hidden_dim: int
   tokens_mlp_dim: int
   channels_mlp_dim: int
-  stem: Optional[Mapping[str, Any]] = None
+  locality: Optional[Mapping[str, Any]] = None
+  locality_at: Optional[Mapping[str, Any]] = None
   dropout_rate: float = 0.0
   stochastic_depth_rate: float = 0.0
-  token_conv_kernel_size: int = 0
   batch_norm_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
   initialisers: str = 'flax'
   model_name: Optional[str] = None
 
   def _locality(self, x, name, train, mask):
-    options = dict(self.stem)
-    for placement_field in ('after_embedding', 'interleave_every'):
-      options.pop(placement_field, None)
-    if options['type'] == 'avgpool':
-      return AvgPoolStem(options['kernel_size'], options.get('residual', False),
-                         name=name)(x)
-    if options['type'] not in LOCALITY_TYPES:
-      raise ValueError(f'Unknown stem type {options["type"]!r}; '
-                       f'use one of {sorted(LOCALITY_TYPES)}.')
-    block = LocalityBlock(**options, batch_norm_axis_name=(
-        self.batch_norm_axis_name), dtype=self.dtype,
-                          initialisers=self.initialisers, name=name)
+    block = locality_block(
+        self.locality, name, batch_norm_axis_name=self.batch_norm_axis_name,
+        dtype=self.dtype, initialisers=self.initialisers)
     return block(x, train=train, mask=mask)
 
   @nn.compact
   def __call__(self, inputs, *, train, mask=None):
     """`mask` [N] marks the real examples of a padded batch (BatchNorm)."""
-    stem = self.stem or {'type': 'none'}
-    has_locality = stem['type'] != 'none'
-    every = stem.get('interleave_every', 0) if has_locality else 0
+    has_locality = self.locality is not None and self.locality['type'] != 'none'
+    at = self.locality_at if has_locality else _NOWHERE
+    every = at['every_k_blocks']
     patch_size = tuple(self.patches['size'])
     x = nn.Conv(self.hidden_dim, patch_size, strides=patch_size,
                 conv_general_dilated=mixed_precision.conv_general_dilated(
@@ -291,7 +344,7 @@ class MlpMixer(nn.Module):
                 bias_init=bias_init(self.initialisers, inputs.shape[-1] *
                                     patch_size[0] * patch_size[1]),
                 name='stem')(inputs)
-    if has_locality and stem.get('after_embedding', True):
+    if at['after_embedding']:
       x = self._locality(x, 'locality_stem', train, mask)
     n, h, w, c = x.shape
     x = jnp.reshape(x, (n, h * w, c))
@@ -299,11 +352,13 @@ class MlpMixer(nn.Module):
       # Stochastic depth grows linearly with depth: 0 at the first block.
       drop_path_rate = self.stochastic_depth_rate * i / max(
           self.num_blocks - 1, 1)
-      x = MixerBlock(self.tokens_mlp_dim, self.channels_mlp_dim,
-                     self.dropout_rate, drop_path_rate,
-                     self.token_conv_kernel_size, self.dtype,
-                     self.initialisers,
-                     name=f'MixerBlock_{i}')(x, train=train, grid=(h, w))
+      x = MixerBlock(
+          self.tokens_mlp_dim, self.channels_mlp_dim, self.dropout_rate,
+          drop_path_rate,
+          locality=self.locality if at['inside_blocks'] else None,
+          batch_norm_axis_name=self.batch_norm_axis_name, dtype=self.dtype,
+          initialisers=self.initialisers, name=f'MixerBlock_{i}')(
+              x, train=train, grid=(h, w), mask=mask)
       if every and (i + 1) % every == 0:
         x = self._locality(x.reshape(n, h, w, c),
                            f'locality_after_MixerBlock_{i}', train,
@@ -316,6 +371,3 @@ class MlpMixer(nn.Module):
                  kernel_init(self.initialisers))
     return nn.Dense(self.num_classes, kernel_init=head_init,
                     bias_init=bias_init(self.initialisers, c), name='head')(x)
-
-
-LOCALITY_TYPES = ('none', 'dwsep', 'pointwise', 'avgpool')

@@ -34,7 +34,7 @@ def main(workdir, num_saves, coordinator, num_processes, process_id):
   distributed.initialize(False, coordinator, int(num_processes),
                          int(process_id))
   config = ml_collections.ConfigDict({
-      'model': {'model_name': 'tiny', 'stem': {'type': 'none'}},
+      'model': {'model_name': 'tiny', 'locality': {'type': 'none'}},
       'num_classes': 10, 'keep_checkpoints': 3})
   checkpoints = checkpointing.Checkpoints(workdir, config)
   state = _State(params={'w': np.zeros((64, 64), np.float32)},

@@ -98,7 +98,7 @@ def test_step_ratios_alternate_steps_so_a_slow_spell_cancels(monkeypatch):
   # Timed one after the other, the spell would fall on b's steps only.
   assert benchmark.step_ratio(step(1.0), step(3.0), steps=30,
                               warmup=2) == 3.0
-  configs = [tiny_config(), tiny_config(**{'model.stem.type': 'none'}),
+  configs = [tiny_config(), tiny_config(**{'model.locality.type': 'none'}),
              tiny_config(compute_dtype='bfloat16')]
   compiled = [(step(s), None, None) for s in (1.2, 1.0, 0.6)]
   rows = benchmark.ratio_rows(configs, compiled, steps=5, warmup=1,

@@ -24,8 +24,8 @@ def test_configs_have_the_fields_others_rely_on(path):
   assert config.dataset in ('cifar10', 'cifar100')
   assert config.num_classes == {'cifar10': 10, 'cifar100': 100}[config.dataset]
   assert isinstance(config.seed, int)
-  assert config.model.stem.type in ('none', 'dwsep')
-  assert ('baseline' in path.name) == (config.model.stem.type == 'none')
+  assert config.model.locality.type in ('none', 'dwsep')
+  assert ('baseline' in path.name) == (config.model.locality.type == 'none')
   assert path.stem.split('_')[-1] == config.dataset
   assert 'python train.py --config=configs/' + path.name in load_doc(path)
 
@@ -52,13 +52,13 @@ def test_overrides_from_the_command_line():
       'CONFIG = config_flags.DEFINE_config_file("config")\n'
       'def main(_):\n'
       '  c = CONFIG.value\n'
-      '  print(c.model.stem.kernel_size, c.model.stem.type, c.tfds_data_dir,'
-      ' c.model.hidden_dim)\n'
+      '  print(c.model.locality.kernel_size, c.model.locality.type,'
+      ' c.tfds_data_dir, c.model.hidden_dim)\n'
       'app.run(main)\n')
   result = subprocess.run(
       [sys.executable, '-c', script,
        '--config=configs/hybrid_cifar10.py:S/4',
-       '--config.model.stem.kernel_size=5', '--config.tfds_data_dir=/data'],
+       '--config.model.locality.kernel_size=5', '--config.tfds_data_dir=/data'],
       cwd=REPO, capture_output=True, text=True, check=True)
   assert result.stdout.split() == ['5', 'dwsep', '/data', '512']
 
@@ -70,20 +70,25 @@ def hybrid_config(**overrides):
 
 @pytest.mark.parametrize('overrides,message', [
     ({'model.patches.size': (5, 5)}, 'does not divide the image size 32'),
-    ({'model.stem.kernel_size': 4}, 'kernel_size=4 must be a positive odd'),
-    ({'model.stem.kernel_size': 0}, 'kernel_size=0 must be a positive odd'),
-    ({'model.stem.kernel_size': -3}, 'kernel_size=-3 must be a positive odd'),
-    ({'model.stem.type': 'conv'}, "model.stem.type='conv' is not allowed"),
-    ({'model.stem.activation': 'tanh'}, 'model.stem.activation'),
-    ({'model.stem.placement': 'before'}, 'model.stem.placement'),
-    ({'model.stem.norm': 'groupnorm'},
-     "model.stem.norm='groupnorm' is not allowed; use one of ['none', "
+    ({'model.locality.kernel_size': 4}, 'kernel_size=4 must be a positive odd'),
+    ({'model.locality.kernel_size': 0}, 'kernel_size=0 must be a positive odd'),
+    ({'model.locality.kernel_size': -3},
+     'kernel_size=-3 must be a positive odd'),
+    ({'model.locality.type': 'conv'},
+     "model.locality.type='conv' is not allowed"),
+    ({'model.locality.activation': 'tanh'}, 'model.locality.activation'),
+    ({'model.locality.placement': 'before'}, 'model.locality.placement'),
+    ({'model.locality.norm': 'groupnorm'},
+     "model.locality.norm='groupnorm' is not allowed; use one of ['none', "
      "'layernorm', 'batchnorm']"),
-    ({'model.stem.interleave_every': 9},
-     'interleave_every=9 must be an integer in [0, 8]'),
-    ({'model.stem.interleave_every': -1},
-     'interleave_every=-1 must be an integer in [0, 8]'),
-    ({'model.stem.after_embedding': False}, 'no block is placed'),
+    ({'model.locality_at.every_k_blocks': 9},
+     'every_k_blocks=9 must be an integer in [0, 8]'),
+    ({'model.locality_at.every_k_blocks': -1},
+     'every_k_blocks=-1 must be an integer in [0, 8]'),
+    ({'model.locality_at.after_embedding': False}, 'no block is placed'),
+    ({'model.locality.type': 'none', 'model.locality_at.inside_blocks': True},
+     'locality_at.inside_blocks=True places a block, but '
+     'config.model.locality.type is "none"'),
     ({'optimizer.schedule': 'cosine'},
      "optimizer.schedule='cosine' is not allowed; use one of "
      "['warmup_cosine', 'cosine_wave', 'epoch_cosine']"),
@@ -107,8 +112,6 @@ def hybrid_config(**overrides):
     ({'augment.erase_area': (0.0, 0.2)}, 'augment.erase_area=(0.0, 0.2)'),
     ({'augment.erase_ratio': (3.3, 0.3)}, 'augment.erase_ratio=(3.3, 0.3)'),
     ({'model.dropout_rate': 1.0}, 'model.dropout_rate=1.0 must be in [0, 1)'),
-    ({'model.token_conv_kernel_size': 2},
-     'model.token_conv_kernel_size=2 must be 0 (off) or a positive odd'),
     ({'model.stochastic_depth_rate': 1.0}, 'stochastic_depth_rate=1.0'),
     ({'dataset': 'mnist'}, "dataset='mnist' is not allowed"),
     ({'dataset': 'imagenet2012'}, "dataset='imagenet2012' is not allowed"),
@@ -138,12 +141,23 @@ def test_inconsistent_configs_are_rejected_naming_the_field(overrides,
   assert message in str(error.value)
 
 
-def test_avgpool_rejects_dwsep_only_options():
-  config = hybrid_config(**{'model.stem.type': 'avgpool',
-                            'model.stem.activation': 'gelu'})
+@pytest.mark.parametrize('block_type,field,value', [
+    ('avgpool', 'activation', 'gelu'), ('avgpool', 'norm', 'batchnorm'),
+    ('avgpool', 'use_bias', False), ('avgpool', 'placement', 'after'),
+    ('pointwise', 'kernel_size', 5), ('pointwise', 'placement', 'after'),
+    ('depthwise', 'norm', 'layernorm'), ('none', 'residual', True),
+])
+def test_a_field_that_a_block_type_does_not_read_must_keep_its_default(
+    block_type, field, value):
+  config = hybrid_config(**{'model.locality.type': block_type,
+                            f'model.locality.{field}': value})
   with pytest.raises(config_lib.ConfigError,
-                     match='dwsep and pointwise blocks only'):
+                     match=f'locality.{field}=.* does nothing for type '
+                     f"'{block_type}'"):
     config_lib.validate(config)
+  for other in config_lib.LOCALITY_TYPES:  # A type that reads it takes it.
+    if field in config_lib.LOCALITY_FIELDS[other]:
+      config_lib.validate(override(config, **{'model.locality.type': other}))
 
 
 @pytest.mark.parametrize('variant,message', [
@@ -161,10 +175,12 @@ def test_the_seed_configs_hold_the_seed_notebooks_recipe():
           hybrid.model.tokens_mlp_dim, hybrid.model.channels_mlp_dim,
           tuple(hybrid.model.patches.size)) == (128, 8, 64, 256, (4, 4))
   assert hybrid.model.dropout_rate == 0.15
-  assert dict(hybrid.model.stem) == {
+  assert dict(hybrid.model.locality) == {
       'type': 'dwsep', 'kernel_size': 3, 'residual': False,
       'activation': 'gelu', 'norm': 'batchnorm', 'placement': 'after',
-      'use_bias': False, 'after_embedding': True, 'interleave_every': 2}
+      'use_bias': False}
+  assert dict(hybrid.model.locality_at) == {
+      'after_embedding': True, 'every_k_blocks': 2, 'inside_blocks': False}
   optimizer = hybrid.optimizer
   assert (optimizer.learning_rate, optimizer.weight_decay,
           optimizer.weight_decay_on, optimizer.b1, optimizer.b2,
@@ -182,14 +198,12 @@ def test_the_seed_configs_hold_the_seed_notebooks_recipe():
                                           0.1, (0.02, 0.33), (0.3, 3.3), 0.0,
                                           0)
   # The three seed models differ in where the block goes, and only there.
-  for name, after_embedding, every in (('seed_baseline', True, 0),
-                                       ('seed_stem', True, 0),
-                                       ('seed_hybrid', True, 2)):
+  for name, every in (('seed_baseline', 0), ('seed_stem', 0),
+                      ('seed_hybrid', 2)):
     config = load_config(REPO / 'configs' / f'{name}_cifar10.py')
-    assert (config.model.stem.after_embedding,
-            config.model.stem.interleave_every) == (after_embedding, every)
-    assert config.model.stem.type == ('none' if name == 'seed_baseline'
-                                      else 'dwsep')
+    assert config.model.locality_at.every_k_blocks == every
+    assert config.model.locality.type == ('none' if name == 'seed_baseline'
+                                          else 'dwsep')
     for field in ('optimizer', 'augment', 'batch_size', 'num_epochs'):
       assert config[field] == hybrid[field], (name, field)
 

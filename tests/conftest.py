@@ -101,7 +101,7 @@ def _shrunk(config, **overrides):
 
 
 def override(config, **overrides):
-  """Sets dotted fields, e.g. override(c, **{'model.stem.type': 'none'})."""
+  """Sets dotted fields, e.g. override(c, **{'model.locality.type': 'none'})."""
   return config_lib.override(config, overrides)
 
 

@@ -34,17 +34,24 @@ def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
   for seed in (0, 1, 2):
     hybrid = runs[f'seed_hybrid_cifar10_frac0.1_seed{seed}']
     control = lambda name: runs[f'{name}_frac0.1_seed{seed}']
+    # Placement is the dwsep block's (between or after its two convs); the
+    # pointwise block, with one conv, has its norm and GELU after it anyway.
     assert _changes(control('seed_hybrid_cifar10_pointwise'), hybrid) == {
-        'model.stem.type': 'pointwise'}
+        'model.locality.type': 'pointwise',
+        'model.locality.placement': 'between'}
     assert _changes(control('seed_hybrid_cifar10_linear'), hybrid) == {
-        'model.stem.norm': 'none', 'model.stem.activation': 'none'}
+        'model.locality.norm': 'none', 'model.locality.activation': 'none'}
     assert _changes(control('seed_hybrid_cifar10_residual'), hybrid) == {
-        'model.stem.residual': True}
+        'model.locality.residual': True}
     assert _changes(control('seed_hybrid_cifar10_epochcosine'), hybrid) == {
         'optimizer.schedule': 'epoch_cosine'}
     blockconv = control('seed_baseline_cifar10_blockconv')
     assert blockconv['config'] == 'configs/seed_baseline_cifar10.py'
-    assert blockconv['overrides']['model.token_conv_kernel_size'] == 3
+    assert _changes(blockconv, runs[f'seed_baseline_cifar10_frac0.1_seed{seed}']
+                    ) == {'model.locality.type': 'depthwise',
+                          'model.locality.residual': True,
+                          'model.locality_at.after_embedding': False,
+                          'model.locality_at.inside_blocks': True}
   # The controls but the nano Mixer's on all of train too, seed 0, each
   # differing from its model on all of train in the same one thing.
   for control in ('seed_hybrid_cifar10_pointwise', 'seed_hybrid_cifar10_linear',

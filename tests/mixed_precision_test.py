@@ -100,9 +100,11 @@ def _seed_hybrid(dtype):
   return models.MlpMixer(
       patches={'size': (4, 4)}, num_classes=10, num_blocks=2, hidden_dim=32,
       tokens_mlp_dim=16, channels_mlp_dim=64, dtype=dtype,
-      stem={'type': 'dwsep', 'kernel_size': 3, 'norm': 'batchnorm',
-            'activation': 'gelu', 'placement': 'after', 'use_bias': False,
-            'interleave_every': 1})
+      locality={'type': 'dwsep', 'kernel_size': 3, 'residual': False,
+                'norm': 'batchnorm', 'activation': 'gelu',
+                'placement': 'after', 'use_bias': False},
+      locality_at={'after_embedding': True, 'every_k_blocks': 1,
+                   'inside_blocks': False})
 
 
 def _loss_and_grads(model, variables, images, labels):

@@ -1,4 +1,6 @@
-"""The Mixer, the locality stems and their parameter layout."""
+"""The Mixer, the locality blocks and their parameter layout."""
+
+import dataclasses
 
 import flax
 import jax
@@ -11,9 +13,10 @@ from mixer_jax import models
 from conftest import CONFIG_FILES, REPO, load_config
 
 
-def make_model(variant='nano', stem_type='none', num_classes=10, **stem):
-  model_config = config_lib.model_config(variant, stem_type)
-  model_config.stem.update(stem)
+def make_model(variant='nano', locality_type='none', num_classes=10,
+               **locality):
+  model_config = config_lib.model_config(variant, locality_type)
+  model_config.locality.update(locality)
   return models.MlpMixer(num_classes=num_classes, **model_config)
 
 
@@ -30,16 +33,17 @@ def num_params(model, image_size):
              for s in param_shapes(model, image_size).values())
 
 
-@pytest.mark.parametrize('variant,image_size,num_classes,stem_type,expected', [
+@pytest.mark.parametrize(
+    'variant,image_size,num_classes,locality_type,expected', [
     ('B/16', 224, 1000, 'none', 59_880_472),
     ('B/32', 224, 1000, 'none', 60_293_428),
     ('L/16', 224, 1000, 'none', 208_196_168),
     ('nano', 32, 10, 'none', 1_132_170),
     ('nano', 32, 10, 'dwsep', 1_149_962),
 ])
-def test_exact_parameter_counts(variant, image_size, num_classes, stem_type,
-                                expected):
-  model = make_model(variant, stem_type, num_classes)
+def test_exact_parameter_counts(variant, image_size, num_classes,
+                                locality_type, expected):
+  model = make_model(variant, locality_type, num_classes)
   assert num_params(model, image_size) == expected
 
 
@@ -116,16 +120,18 @@ def test_every_config_file_builds_a_model_with_the_right_output(path):
   assert logits.shape == (2, config.num_classes)
 
 
-@pytest.mark.parametrize('stem', [
-    dict(stem_type='dwsep', kernel_size=5),
-    dict(stem_type='dwsep', kernel_size=7, residual=True),
-    dict(stem_type='dwsep', activation='gelu', norm='layernorm'),
-    dict(stem_type='dwsep', activation='relu', placement='after'),
-    dict(stem_type='avgpool'),
-    dict(stem_type='avgpool', residual=True),
+@pytest.mark.parametrize('locality', [
+    dict(locality_type='dwsep', kernel_size=5),
+    dict(locality_type='dwsep', kernel_size=7, residual=True),
+    dict(locality_type='dwsep', activation='gelu', norm='layernorm'),
+    dict(locality_type='dwsep', activation='relu', placement='after'),
+    dict(locality_type='pointwise', norm='batchnorm', activation='gelu'),
+    dict(locality_type='depthwise', kernel_size=5, residual=True),
+    dict(locality_type='avgpool'),
+    dict(locality_type='avgpool', residual=True),
 ])
-def test_stem_variants_keep_the_output_shape(stem):
-  model = make_model('nano', **stem)
+def test_locality_variants_keep_the_output_shape(locality):
+  model = make_model('nano', **locality)
   images = jnp.ones((3, 32, 32, 3))
   variables = model.init(jax.random.PRNGKey(0), images, train=False)
   assert model.apply(variables, images, train=False).shape == (3, 10)
@@ -157,25 +163,35 @@ def test_identity_stem_reproduces_the_baseline():
                          baseline_logits, atol=1e-3)
 
 
-@pytest.mark.parametrize('stem_module,kernel_size', [
-    (models.LocalityBlock, 3),
-    (models.LocalityBlock, 5),
-    (models.AvgPoolStem, 3),
+@pytest.mark.parametrize('block_module,kernel_size', [
+    (models.DwSepBlock, 3),
+    (models.DwSepBlock, 5),
+    (models.DepthwiseBlock, 3),
+    (models.AvgPoolBlock, 3),
 ])
-def test_stem_is_local(stem_module, kernel_size):
+def test_locality_blocks_are_local(block_module, kernel_size):
   grid = jax.random.normal(jax.random.PRNGKey(0), (1, 8, 8, 16))
-  stem = stem_module(kernel_size=kernel_size)
-  variables = stem.init(jax.random.PRNGKey(1), grid)
+  block = block_module(kernel_size=kernel_size)
+  variables = block.init(jax.random.PRNGKey(1), grid)
   row, col = 3, 4
   perturbed = grid.at[0, row, col].add(10.0)
   changed = np.any(
-      np.abs(stem.apply(variables, perturbed) - stem.apply(variables, grid))
+      np.abs(block.apply(variables, perturbed) - block.apply(variables, grid))
       > 1e-6, axis=-1)[0]
   r = kernel_size // 2
   expected = np.zeros((8, 8), bool)
   expected[row - r:row + r + 1, col - r:col + r + 1] = True
   assert changed.sum() == kernel_size**2  # The token and its neighbours...
   np.testing.assert_array_equal(changed, expected)  # ...and nothing else.
+
+
+def test_each_locality_block_has_the_config_fields_of_its_type_only():
+  assert set(models.LOCALITY_BLOCKS) == set(config_lib.LOCALITY_TYPES) - {
+      'none'}
+  for block_type, block in models.LOCALITY_BLOCKS.items():
+    fields = {field.name for field in dataclasses.fields(block)}
+    assert fields & set(config_lib.LOCALITY_DEFAULTS) == set(
+        config_lib.LOCALITY_FIELDS[block_type]), block_type
 
 
 def test_stochastic_depth_drops_whole_examples_and_only_in_training():
@@ -237,17 +253,18 @@ def test_bfloat16_compute_keeps_float32_parameters_and_logits():
   assert model.apply(variables, images, train=False).dtype == jnp.float32
 
 
-@pytest.mark.parametrize('variant,stem_type', [('nano', 'none'),
-                                               ('nano', 'dwsep'),
-                                               ('S/4', 'none'),
-                                               ('seed_hybrid', 'dwsep')])
-def test_analytic_flops_match_xla_within_elementwise_work(variant, stem_type):
+@pytest.mark.parametrize('variant,locality_type', [('nano', 'none'),
+                                                   ('nano', 'dwsep'),
+                                                   ('S/4', 'none'),
+                                                   ('seed_hybrid', 'dwsep')])
+def test_analytic_flops_match_xla_within_elementwise_work(variant,
+                                                          locality_type):
   from mixer_jax import flops  # pylint: disable=g-import-not-at-top
   if variant == 'seed_hybrid':  # 5 blocks, BatchNorm, no conv biases.
     model_config = load_config(REPO / 'configs' /
                                'seed_hybrid_cifar10.py').model
   else:
-    model_config = config_lib.model_config(variant, stem_type)
+    model_config = config_lib.model_config(variant, locality_type)
   model = models.MlpMixer(num_classes=10, **model_config)
   images = jnp.zeros((4, 32, 32, 3))
   params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), images,
@@ -263,8 +280,9 @@ def test_analytic_flops_match_xla_within_elementwise_work(variant, stem_type):
 
 
 def _seed_model(name, num_classes=10, **overrides):
+  """`overrides`: dotted fields of `config.model`, e.g. locality.type."""
   config = load_config(REPO / 'configs' / f'{name}.py')
-  config.model.update(overrides)
+  config_lib.override(config.model, overrides)
   return models.MlpMixer(num_classes=num_classes, **config.model)
 
 
@@ -301,8 +319,8 @@ def test_seed_hybrid_blocks_sit_after_the_embedding_and_every_second_block():
 
 
 def test_seed_block_order_is_depthwise_pointwise_batchnorm_gelu():
-  block = models.LocalityBlock(norm='batchnorm', activation='gelu',
-                               placement='after', use_bias=False)
+  block = models.DwSepBlock(norm='batchnorm', activation='gelu',
+                            placement='after', use_bias=False)
   x = jax.random.normal(jax.random.PRNGKey(0), (4, 8, 8, 16))
   variables = block.init(jax.random.PRNGKey(1), x)
   params = variables['params']
@@ -318,8 +336,8 @@ def test_seed_block_order_is_depthwise_pointwise_batchnorm_gelu():
 
 def test_pointwise_block_is_the_seed_block_without_the_depthwise_conv():
   seed = _seed_model('seed_hybrid_cifar10')
-  no_locality = _seed_model('seed_hybrid_cifar10', stem=dict(
-      seed.stem, type='pointwise'))
+  no_locality = _seed_model('seed_hybrid_cifar10', **{
+      'locality.type': 'pointwise', 'locality.placement': 'between'})
   with_conv, without_conv = (
       flax.traverse_util.flatten_dict(jax.eval_shape(
           lambda m=m: m.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)),
@@ -368,12 +386,20 @@ def test_batchnorm_statistics_ignore_masked_rows():
     np.testing.assert_allclose(stats[name], stats_real[name], rtol=1e-5)
 
 
-def test_token_conv_adds_a_residual_depthwise_conv_to_every_block():
+# A residual depthwise 3x3 conv inside every Mixer block (the seed grid's
+# blockconv control).
+_TOKEN_CONV = {'locality.type': 'depthwise', 'locality.residual': True,
+               'locality_at.after_embedding': False,
+               'locality_at.inside_blocks': True}
+
+
+def test_a_depthwise_block_inside_every_mixer_block_is_a_residual_conv():
   baseline = _seed_model('seed_baseline_cifar10')
-  with_conv = _seed_model('seed_baseline_cifar10', token_conv_kernel_size=3)
+  with_conv = _seed_model('seed_baseline_cifar10', **_TOKEN_CONV)
   assert num_params(with_conv, 32) - num_params(baseline, 32) == 8 * (
       9 * 128 + 128)
-  block = models.MixerBlock(8, 16, token_conv_kernel_size=3)
+  block = models.MixerBlock(8, 16, locality=dict(
+      type='depthwise', kernel_size=3, residual=True, use_bias=True))
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 20, 4))
   variables = block.init(jax.random.PRNGKey(1), x, grid=(4, 5))
   assert variables['params']['token_conv']['kernel'].shape == (3, 3, 1, 4)
@@ -416,8 +442,13 @@ _FAN_INS = {'stem': 48, 'token_mixing/Dense_0': 64,
 
 def test_pytorch_initialisers_draw_every_kernel_and_bias_as_torch_nn():
   # torch.nn's Linear and Conv2d: kernel and bias uniform in +-1/sqrt(fan_in).
-  params = _seed_hybrid_params('pytorch', **{
-      'model.token_conv_kernel_size': 3, 'model.stem.use_bias': True})
+  params = {**_seed_hybrid_params('pytorch', **{
+      'model.locality.use_bias': True}), **_seed_hybrid_params('pytorch', **{
+          'model.locality.type': 'depthwise', 'model.locality.residual': True,
+          'model.locality.use_bias': True,
+          'model.locality_at.every_k_blocks': 0,
+          'model.locality_at.inside_blocks': True})}
+  assert 'MixerBlock_7/token_conv/bias' in params
   checked = set()
   for name, value in params.items():
     parent = name.rsplit('/', 1)[0]
@@ -447,7 +478,6 @@ def test_initialisers_change_the_start_only():
   # lecun-normal against a uniform with a third of its variance.
   assert np.std(np.asarray(flax_params[kernel])) == pytest.approx(
       3 ** 0.5 * np.std(np.asarray(pytorch_params[kernel])), rel=0.2)
-  assert config_lib.INITIALISERS == models.INITIALISERS
   config = config_lib.seed_config('cifar10', 'hybrid')
   config.model.initialisers = 'torch'
   with pytest.raises(config_lib.ConfigError, match='model.initialisers'):

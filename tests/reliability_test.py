@@ -283,6 +283,62 @@ def test_a_best_checkpoint_of_another_model_is_refused(tmp_path):
   other.close()
 
 
+def _fingerprint_before_2026_12_06(config, stem_type='dwsep'):
+  """What checkpoints recorded then for `tiny_seed_config`'s model: one
+  `stem` for the block and its placement, and `token_conv_kernel_size`."""
+  model = {k: v for k, v in checkpointing._model_fingerprint(config)['model']
+           .items() if k not in ('locality', 'locality_at')}
+  model['stem'] = dict(type=stem_type, kernel_size=3, residual=False,
+                       activation='gelu', norm='batchnorm', placement='after',
+                       use_bias=False, after_embedding=True,
+                       interleave_every=2)
+  model['token_conv_kernel_size'] = 0
+  return {'num_classes': config.num_classes, 'model': model}
+
+
+def _save_with_fingerprint(workdir, config, fingerprint, monkeypatch):
+  with monkeypatch.context() as patch:
+    patch.setattr(checkpointing, '_model_fingerprint', lambda _: fingerprint)
+    checkpoints = checkpointing.Checkpoints(str(workdir), config)
+  state = _train_state(config)
+  checkpoints.save(state, 1)
+  checkpoints.save_if_best(state, 1, 0.5)
+  checkpoints.close()
+  return state
+
+
+def test_checkpoints_of_runs_begun_before_the_locality_config_split_resume(
+    tmp_path, monkeypatch):
+  config = tiny_seed_config()
+  assert config.model.locality_at.every_k_blocks == 2  # As the old form says.
+  state = _save_with_fingerprint(
+      tmp_path, config, _fingerprint_before_2026_12_06(config), monkeypatch)
+  checkpoints = checkpointing.Checkpoints(str(tmp_path), config)
+  restored = checkpoints.restore_latest(_train_state(config, seed=1))
+  step, variables = checkpoints.restore_best()
+  checkpoints.close()
+  _assert_bitwise_equal(_flat(restored.params), _flat(state.params))
+  assert step == 1
+  _assert_bitwise_equal(_flat(variables['params']), _flat(state.params))
+
+
+def test_checkpoints_of_another_model_in_the_old_form_are_refused(
+    tmp_path, monkeypatch):
+  config = tiny_seed_config()
+  _save_with_fingerprint(
+      tmp_path, config,
+      _fingerprint_before_2026_12_06(config, stem_type='pointwise'),
+      monkeypatch)
+  checkpoints = checkpointing.Checkpoints(str(tmp_path), config)
+  with pytest.raises(checkpointing.CheckpointError,
+                     match='another model .*locality pointwise'):
+    checkpoints.restore_latest(_train_state(config))
+  with pytest.raises(checkpointing.CheckpointError,
+                     match='another model .*locality pointwise'):
+    checkpoints.restore_best()
+  checkpoints.close()
+
+
 def test_a_best_checkpoint_of_the_old_format_gets_a_way_to_read_it(tmp_path):
   # Before 2026-11-30 the best checkpoint held the whole train state.
   config = tiny_seed_config()

@@ -27,8 +27,8 @@ MODELS = [('nano', 'baseline'), ('nano', 'stem'), ('seed', 'baseline'),
 def jax_config(model, blocks):
   if model == 'seed':
     return config_lib.seed_config('cifar10', blocks)
-  stem_type = {'baseline': 'none', 'stem': 'dwsep'}[blocks]
-  return config_lib.get_config('cifar10', model, stem_type)
+  locality_type = {'baseline': 'none', 'stem': 'dwsep'}[blocks]
+  return config_lib.get_config('cifar10', model, locality_type)
 
 
 @functools.lru_cache(maxsize=None)
