@@ -140,10 +140,18 @@ def _assert_same_model(name, got, want):
                                err_msg=f'{name}: {mode}')
 
 
+# Fields added to the config after runs were pinned, each with the value
+# that leaves a pinned run as it was.
+ADDED_FIELDS = {
+    'normalization': None,  # The dataset's own statistics, as before.
+}
+
+
 def upgraded(pinned_config):
   """A pinned config in today's form: `config.model` changed shape on
-  2026-12-06 (config_lib.upgrade_model_config), the rest did not."""
-  return {**pinned_config,
+  2026-12-06 (config_lib.upgrade_model_config), and ADDED_FIELDS were added
+  with values that change no run."""
+  return {**ADDED_FIELDS, **pinned_config,
           'model': config_lib.upgrade_model_config(pinned_config['model'])}
 
 
@@ -155,6 +163,8 @@ def test_every_pinned_grid_run_keeps_its_name_and_config():
   unpinned = sorted(set(runs) - set(golden))
   assert not unpinned, (f'new grid runs {unpinned}: pin them with '
                         f'`python tests/grid_golden_test.py`.')
+  defaults = _jsonable(config_lib.get_config())
+  assert {field: defaults[field] for field in ADDED_FIELDS} == ADDED_FIELDS
   for name, want in golden.items():
     assert _jsonable(runs[name]) == upgraded(want['config']), f'{name}: config'
 

@@ -169,7 +169,7 @@ def test_a_control_pairs_with_another_grids_runs_trained_alike(tmp_path):
       'hybrid': 'nano_hybrid', 'models': ('hybrid_cifar10_seedblocks',)})
   runs = [_run('baseline_cifar10', s, 0.2, num_epochs=30.0) for s in range(3)]
   runs += [_run('hybrid_cifar10_seedblocks', s, 0.53) for s in range(3)]
-  results = _results(runs, spec, summaries.load_reference_runs(spec))
+  results = _results(runs, spec, summaries.load_reference_runs(spec, tmp_path))
   assert sorted(results.references) == [('nano_baseline', 0.1, '40 epochs'),
                                         ('nano_hybrid', 0.1, '40 epochs')]
   # Seeds 0 and 1 only (seed 2 of the baseline trained for 5 epochs).
@@ -189,7 +189,8 @@ def test_the_seed_grids_blocks_on_the_nano_mixer_pair_with_the_small_data_grid(
   monkeypatch.chdir(REPO)  # The summary's path is from the repository root.
   spec, _ = grid_spec.load_grid('grids/seed.py')
   runs = [_run('hybrid_cifar10_seedblocks', s, 0.6) for s in range(3)]
-  results = _results(runs, spec, summaries.load_reference_runs(spec))
+  results = _results(runs, spec,
+                     summaries.load_reference_runs(spec, REPO / 'grids'))
   mean, _, _, n = results.paired(('hybrid_cifar10_seedblocks', 0.1,
                                   '40 epochs'), 'baseline_cifar10')
   assert n == 3 and 100 * mean == pytest.approx(60 - 58.29, abs=0.01)
@@ -489,3 +490,19 @@ def test_each_run_has_a_row_with_its_best_evaluations_epoch():
       # Its best at step 30 of 40: epoch 30 of 40.
       ['baseline_cifar10', '0.1', '40 epochs', '1', '51.00', '53.00 (epoch 30)',
        '1.000', '61.00']]
+
+
+def test_recorded_runs_take_their_grids_definition_of_today(tmp_path):
+  (tmp_path / 'grid.py').write_text(
+      'def get_grid():\n'
+      '  return [{"name": "m_frac1_seed0", "config": "configs/new.py",\n'
+      '           "overrides": {"model.locality.residual": True}}]\n')
+  recorded = {'name': 'm_frac1_seed0', 'config': 'configs/old.py',
+              'overrides': {'model.stem.residual': True}, 'eval': {'a': 1}}
+  of_no_grid = {'name': 'x_frac1_seed0', 'config': 'configs/x.py',
+                'overrides': {}}
+  today, unchanged = summaries.as_defined_today([recorded, of_no_grid],
+                                                tmp_path)
+  assert today == {**recorded, 'config': 'configs/new.py',
+                   'overrides': {'model.locality.residual': True}}
+  assert unchanged == of_no_grid

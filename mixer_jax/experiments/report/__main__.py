@@ -41,15 +41,19 @@ def main(argv):
                                         summary_file)
   else:
     runs = json.loads(pathlib.Path(FLAGS.summary).read_text())
+  # One sweep directory may hold several grids' runs (grids/seed_queue.py).
+  runs = [run for run in runs if run['name'] in grid_names]
   if not runs:
-    raise app.UsageError(f'No finished runs (*/result.json) under '
-                         f'--root={FLAGS.root}; run '
+    raise app.UsageError(f'No finished runs of {FLAGS.grid} (*/result.json) '
+                         f'under --root={FLAGS.root}; run '
                          f'mixer_jax.experiments.sweep first.')
+  grids_dir = os.path.dirname(os.path.abspath(FLAGS.grid))
+  runs = summaries.as_defined_today(runs, grids_dir)
   os.makedirs(results_dir, exist_ok=True)
   if FLAGS.root:
     summary_file.write_text(json.dumps(runs, indent=0))
-  results = groups.Results.from_runs(runs, spec,
-                                     summaries.load_reference_runs(spec))
+  results = groups.Results.from_runs(
+      runs, spec, summaries.load_reference_runs(spec, grids_dir))
   figures = plots.plot(results, results_dir)
   conclusion_file = pathlib.Path(results_dir, 'conclusion.md')
   conclusion = (conclusion_file.read_text() if conclusion_file.exists() else

@@ -5,6 +5,7 @@ name) and the curves of its TensorBoard logs (`scalars`); a summary,
 <results_dir>/runs.json, is a list of them, small enough to commit.
 """
 
+import functools
 import json
 import pathlib
 import re
@@ -13,6 +14,7 @@ from absl import logging
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
+from mixer_jax import config_lib
 
 _NAME = re.compile(
     r'(?P<model>.+)_frac(?P<fraction>[0-9.e-]+)_seed(?P<seed>\d+)$')
@@ -75,10 +77,36 @@ def with_recorded_runs(runs, summary_file):
   return sorted(runs + recorded, key=lambda r: r['name'])
 
 
-def load_reference_runs(spec):
+@functools.lru_cache(maxsize=None)
+def _grid_definitions(grids_dir):
+  """{run name: (config file, overrides)} over every grid file in grids_dir."""
+  definitions = {}
+  for grid_file in sorted(pathlib.Path(grids_dir).glob('*.py')):
+    for run in config_lib.load_python_file(grid_file).get_grid():
+      definitions[run['name']] = run['config'], run['overrides']
+  return definitions
+
+
+def as_defined_today(runs, grids_dir):
+  """`runs` with the config file and overrides that their grid gives them now.
+
+  A run records those it was trained with, and config files and fields have
+  been renamed since (on 2026-12-06 `model.stem` became `model.locality` and
+  `model.locality_at`); tests/grid_golden_test.py pins that each grid run's
+  definition today is the same run. Runs of no grid keep their own.
+  """
+  definitions = _grid_definitions(str(grids_dir))
+  return [{**run, **dict(zip(('config', 'overrides'),
+                             definitions[run['name']]))}
+          if run['name'] in definitions else run for run in runs]
+
+
+def load_reference_runs(spec, grids_dir):
   """The runs of `references_from`'s baseline and hybrid in its summary."""
   other = spec.references_from
   if not other:
     return []
   runs = json.loads(pathlib.Path(other['summary']).read_text())
-  return [r for r in runs if r['model'] in (other['baseline'], other['hybrid'])]
+  return as_defined_today(
+      [r for r in runs if r['model'] in (other['baseline'], other['hybrid'])],
+      grids_dir)
