@@ -142,6 +142,7 @@ def test_a_head_for_other_classes_starts_as_a_new_models_head(tmp_path):
   config.init_from = _write_npz(tmp_path / 'vit.npz', params)
   fresh, state = _initial_state(config)
   loaded, fresh, file = _flat(state.params), _flat(fresh.params), _flat(params)
+  assert set(loaded) == set(fresh)
   for key in loaded:
     want = fresh[key] if key.startswith('head/') else file[key]
     np.testing.assert_array_equal(loaded[key], want, err_msg=key)
