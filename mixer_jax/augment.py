@@ -29,6 +29,16 @@ def normalize(images, mean, std):
   return (images - jnp.asarray(mean)) / jnp.asarray(std)
 
 
+def resize(images, size):
+  """Float [..., H, W, C] to [..., size, size, C], bilinear; unchanged when
+  already that size."""
+  if images.shape[-3:-1] == (size, size):
+    return images
+  return jax.image.resize(images, images.shape[:-3] + (size, size,
+                                                       images.shape[-1]),
+                          'bilinear')
+
+
 def _fold(keys, stream):
   return jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, stream)
 

@@ -212,6 +212,13 @@ class Checkpoints:
     self.best.close()
 
 
+def has_checkpoints(workdir):
+  """Whether `workdir` holds a checkpoint to resume from (intact or not)."""
+  directory = os.path.join(workdir, 'checkpoints')
+  return os.path.isdir(directory) and any(
+      name.isdigit() for name in os.listdir(directory))
+
+
 def probe_writable(directory):
   """Raises OSError unless a file can be created in `directory`.
 

@@ -59,6 +59,9 @@ SCHEDULES = ('warmup_cosine', 'cosine_wave', 'epoch_cosine')
 WEIGHT_DECAY_ON = ('kernels', 'all')
 INITIALISERS = ('flax', 'pytorch')
 EVAL_SPLITS = ('validation', 'test', 'train_clean')
+OPTIMIZERS = ('adamw', 'sgd')
+# Pixels scaled to [-1, 1], as vit_jax's published checkpoints were trained.
+MINUS_ONE_TO_ONE = 'minus_one_to_one'
 
 
 class ConfigError(ValueError):
@@ -108,7 +111,8 @@ def get_config(dataset='cifar10', variant='nano', locality_type='none'):
   config.dataset = dataset
   config.num_classes, config.image_size, _, _ = DATASETS[dataset]
   # Whose channel mean and std normalise the pixels: None for the dataset's
-  # own, or a name in DATASETS (the seed notebook used CIFAR-10's for all).
+  # own, a name in DATASETS (the seed notebook used CIFAR-10's for all), or
+  # MINUS_ONE_TO_ONE.
   config.normalization = config_dict.placeholder(str)
   # Where tfds looks for (and, online, downloads) the data. None: tfds's
   # default (~/tensorflow_datasets or $TFDS_DATA_DIR).
@@ -135,6 +139,13 @@ def get_config(dataset='cifar10', variant='nano', locality_type='none'):
   config.keep_partial_batch = False
 
   config.model = model_config(variant, locality_type)
+  # The images' size at the model: other than the data's, images are resized
+  # on the device (bilinear) after augmentation, e.g. 224 for a checkpoint
+  # pre-trained at 224x224.
+  config.model_input_size = config.image_size
+  # A vit_jax-format .npz or a workdir of this project (its best model) to
+  # start from instead of random values ('': none). mixer_jax/init_from.py.
+  config.init_from = ''
   # 'bfloat16': bf16 inputs to the matrix products, float32 accumulation, in
   # the forward and backward pass; parameters, optimizer state, activations,
   # norms and loss stay float32 (mixer_jax/mixed_precision.py).
@@ -166,6 +177,10 @@ def get_config(dataset='cifar10', variant='nano', locality_type='none'):
   config.label_smoothing = 0.0
 
   config.optimizer = ml_collections.ConfigDict(dict(
+      # 'adamw', or 'sgd' with `momentum` (vit_jax's fine-tuning); both after
+      # the clipping, with decoupled weight decay.
+      name='adamw',
+      momentum=0.9,
       learning_rate=1e-3,  # Peak, for the global batch size below.
       weight_decay=0.05,  # Decoupled, as AdamW.
       weight_decay_on='kernels',  # Or 'all', as PyTorch's AdamW does.
@@ -339,7 +354,8 @@ def validate(config):
   """Rejects an inconsistent config before anything is built or compiled."""
   _check_choice('dataset', config.dataset, sorted(DATASETS))
   if config.normalization is not None:
-    _check_choice('normalization', config.normalization, sorted(DATASETS))
+    _check_choice('normalization', config.normalization,
+                  [*sorted(DATASETS), MINUS_ONE_TO_ONE])
   num_classes, image_size, _, _ = DATASETS[config.dataset]
   if config.num_classes != num_classes:
     raise ConfigError(f'config.num_classes={config.num_classes} but '
@@ -347,7 +363,8 @@ def validate(config):
   if config.image_size != image_size:
     raise ConfigError(f'config.image_size={config.image_size} but '
                       f'{config.dataset} images are {image_size}x{image_size}.')
-  validate_model(config.model, config.image_size)
+  _check_positive('model_input_size', config.model_input_size)
+  validate_model(config.model, config.model_input_size)
   _check_choice('compute_dtype', config.compute_dtype, COMPUTE_DTYPES)
   _check_choice('on_non_finite', config.on_non_finite, ON_NON_FINITE)
   if not 0.0 < config.train_fraction <= 1.0:
@@ -429,6 +446,8 @@ def _validate_augment(augment):
 
 
 def _validate_optimizer(optimizer):
+  _check_choice('optimizer.name', optimizer.name, OPTIMIZERS)
+  _check_range('optimizer.momentum', optimizer.momentum, 0, 1)
   _check_choice('optimizer.schedule', optimizer.schedule, SCHEDULES)
   _check_choice('optimizer.weight_decay_on', optimizer.weight_decay_on,
                 WEIGHT_DECAY_ON)
@@ -442,6 +461,8 @@ def _validate_optimizer(optimizer):
 
 def normalization_stats(config):
   """(channel mean, channel std) that normalise `config`'s pixels."""
+  if config.normalization == MINUS_ONE_TO_ONE:
+    return (0.5,) * 3, (0.5,) * 3
   _, _, mean, std = DATASETS[config.normalization or config.dataset]
   return mean, std
 

@@ -30,8 +30,10 @@ import optax
 from mixer_jax import augment
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
+from mixer_jax import init_from
 from mixer_jax import input_pipeline
 from mixer_jax import models
+from mixer_jax import run_config
 
 AXIS = 'batch'
 
@@ -227,18 +229,23 @@ def _is_kernel(params):
 
 
 def create_optimizer(config, schedule):
-  """AdamW with decoupled weight decay, after clipping by global norm."""
+  """AdamW (or SGD with momentum) with decoupled weight decay, after
+  clipping by global norm."""
   opt = config.optimizer
-  adamw = optax.adamw(
-      schedule, b1=opt.b1, b2=opt.b2, weight_decay=opt.weight_decay,
-      mask=_is_kernel if opt.weight_decay_on == 'kernels' else None)
+  mask = _is_kernel if opt.weight_decay_on == 'kernels' else None
+  if opt.name == 'sgd':
+    update = optax.chain(optax.add_decayed_weights(opt.weight_decay, mask),
+                         optax.sgd(schedule, momentum=opt.momentum))
+  else:
+    update = optax.adamw(schedule, b1=opt.b1, b2=opt.b2,
+                         weight_decay=opt.weight_decay, mask=mask)
   if not opt.grad_clip_norm:
-    return adamw
-  return optax.chain(optax.clip_by_global_norm(opt.grad_clip_norm), adamw)
+    return update
+  return optax.chain(optax.clip_by_global_norm(opt.grad_clip_norm), update)
 
 
 def create_train_state(config, model, tx, rng):
-  shape = (1, config.image_size, config.image_size, 3)
+  shape = (1, config.model_input_size, config.model_input_size, 3)
   variables = jax.jit(lambda r: model.init(r, jnp.zeros(shape), train=False))(
       rng)
   return TrainState.create(apply_fn=model.apply, params=variables['params'],
@@ -247,7 +254,10 @@ def create_train_state(config, model, tx, rng):
 
 
 def _normalize(config, images):
-  return augment.normalize(images, *config_lib.normalization_stats(config))
+  """uint8 images as the model takes them: float32, normalised, at
+  config.model_input_size."""
+  images = augment.normalize(images, *config_lib.normalization_stats(config))
+  return augment.resize(images, config.model_input_size)
 
 
 def _cross_entropy(logits, targets):
@@ -446,6 +456,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """
   config_lib.validate(config)
   check_run(config, workdir)
+  run_config.save(config, workdir)
+  # Only for a run that starts: a resumed run continues its own checkpoints.
+  pretrained = (None if checkpointing.has_checkpoints(workdir) else
+                init_from.load(config, create_model(config)))
   warn_without_malloc_tunables()
   train_split, eval_splits = input_pipeline.load(config)
   check_data(config, len(train_split))
@@ -458,7 +472,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   state = create_train_state(config, model, create_optimizer(config, schedule),
                              init_key)
   checkpoints = checkpointing.Checkpoints(workdir, config)
-  state = checkpoints.restore_latest(state) or state
+  state = checkpoints.restore_latest(state) or init_from.apply(state,
+                                                               pretrained)
   start_step = int(state.step)
 
   writer = metric_writers.create_default_writer(
