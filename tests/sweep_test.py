@@ -368,3 +368,11 @@ def test_the_sweep_refreshes_the_archive_of_the_run_it_trains(
                      match='--archive_every_minutes=-1 is negative'):
     sweep.run_all(str(grid_file), str(tmp_path / 'runs'), archive=archive,
                   archive_every_minutes=-1)
+
+
+def test_a_grid_model_may_be_named_apart_from_its_config_file():
+  runs = sweep.grid([('seed_hybrid_cifar10', 'configs/hybrid_cifar10.py'),
+                     'configs/stem_cifar10.py'], [1], [0.1], suffix='_x')
+  assert [(r['name'], r['config']) for r in runs] == [
+      ('seed_hybrid_cifar10_x_frac0.1_seed1', 'configs/hybrid_cifar10.py'),
+      ('stem_cifar10_x_frac0.1_seed1', 'configs/stem_cifar10.py')]

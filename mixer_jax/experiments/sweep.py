@@ -50,17 +50,21 @@ from mixer_jax.experiments import archive as run_archive
 FLAGS = flags.FLAGS
 
 
-def grid(config_files, seeds, train_fractions, overrides=None, suffix=''):
-  """Every config x seed x fraction. Seed `s` fixes both the training subset
-  and the data order, so runs of two configs with one seed are paired.
+def grid(models, seeds, train_fractions, overrides=None, suffix=''):
+  """Every model x seed x fraction. Seed `s` fixes both the training subset
+  and the data order, so runs of two models with one seed are paired.
 
-  Ordered fraction, seed, config: a sweep stopped early leaves complete pairs.
+  A model is a config file, named after it, or a (name, config file) pair:
+  run names outlive renamed config files. Ordered fraction, seed, model: a
+  sweep stopped early leaves complete pairs.
   """
   runs = []
-  for fraction, seed, config_file in itertools.product(
-      train_fractions, seeds, config_files):
-    name = (f'{os.path.basename(config_file)[:-3]}{suffix}'
-            f'_frac{fraction:g}_seed{seed}')
+  for fraction, seed, model in itertools.product(
+      train_fractions, seeds, models):
+    model_name, config_file = (
+        model if isinstance(model, tuple) else
+        (os.path.basename(model)[:-3], model))
+    name = f'{model_name}{suffix}_frac{fraction:g}_seed{seed}'
     runs.append({'name': name, 'config': config_file, 'overrides': {
         'seed': seed, 'subset_seed': seed, 'train_fraction': fraction,
         **(overrides or {})}})
