@@ -1,7 +1,7 @@
 r"""What bounding the steps in flight (train.MAX_STEPS_IN_FLIGHT) costs and buys.
 
   python benchmarks/steps_in_flight.py --tfds_data_dir=../shared/data/tfds \
-      --config=configs/seed_hybrid_cifar10.py --cpu=1 --steps=20 --rounds=3
+      --config=configs/hybrid_cifar10.py --cpu=1 --steps=20 --rounds=3
 
 (1) Cost: the trainer's step on one fixed batch, timed over --steps steps
     with at most MAX_STEPS_IN_FLIGHT queued and with none waited for until
@@ -34,7 +34,7 @@ from mixer_jax import train
 import run  # pylint: disable=g-import-not-at-top  # Also --steps, --rounds.
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('config', 'configs/seed_hybrid_cifar10.py', 'The config.')
+flags.DEFINE_string('config', 'configs/hybrid_cifar10.py', 'The config.')
 flags.DEFINE_string('tfds_data_dir', None, 'A prepared tfds data dir.')
 flags.DEFINE_integer('cpu', None, 'Pin to this core, as taskset does.')
 flags.DEFINE_float('train_seconds', 120, '(2): training time before SIGTERM.')

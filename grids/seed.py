@@ -11,7 +11,7 @@ r"""Issue 18: the seed's experiment on CIFAR-10 (JPEG copy), and its controls.
   (docs/RESULTS.md and docs/results/seed/, as REPORT below says)
 
 Every setting is fixed here, before any run, and nothing is tuned: the
-models and recipe are the seed notebook's (configs/seed_*_cifar10.py,
+models and recipe are the seed notebook's (configs/{baseline,stem,hybrid}_cifar10.py,
 docs/SEED.md), float32. Each run evaluates the whole test set and 2,000 of
 its own training images without augmentation (for the train - test gap):
 once an epoch on all of train, as the notebook did, and every 3rd epoch on
@@ -72,9 +72,11 @@ from mixer_jax import config_lib
 from mixer_jax import input_pipeline
 from mixer_jax.experiments import sweep
 
-BASELINE = 'configs/seed_baseline_cifar10.py'
-STEM = 'configs/seed_stem_cifar10.py'
-HYBRID = 'configs/seed_hybrid_cifar10.py'
+# Run names keep the seed_ prefix of the config files that trained the first
+# runs; the files are now the flagship configs.
+BASELINE = ('seed_baseline_cifar10', 'configs/baseline_cifar10.py')
+STEM = ('seed_stem_cifar10', 'configs/stem_cifar10.py')
+HYBRID = ('seed_hybrid_cifar10', 'configs/hybrid_cifar10.py')
 SEEDS = [0, 1, 2]
 # Once an epoch, as the notebook; checkpoints every 100 steps so that a
 # stopped session loses little of a 4-hour run (no effect on results).

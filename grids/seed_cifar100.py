@@ -16,7 +16,8 @@ not the official one, so a subset drawn with a seed differs from one drawn on
 a downloaded copy; any is as valid).
 
 Every setting is grids/seed.py's, fixed before the first run: the seed's
-models and recipe as run (configs/seed_*_cifar100.py, docs/SEED.md), float32,
+models and recipe as run (configs/{baseline,stem,hybrid}_cifar100.py,
+docs/SEED.md), float32,
 the whole test set and 2,000 of the run's own training images evaluated once
 an epoch on all of train and every 3rd epoch on subsets, final and best
 reported, runs paired by seed. One setting is the notebook's on purpose, and
@@ -40,9 +41,9 @@ import os
 from mixer_jax import config_lib
 from mixer_jax.experiments import sweep
 
-BASELINE = 'configs/seed_baseline_cifar100.py'
-STEM = 'configs/seed_stem_cifar100.py'
-HYBRID = 'configs/seed_hybrid_cifar100.py'
+BASELINE = ('seed_baseline_cifar100', 'configs/baseline_cifar100.py')
+STEM = ('seed_stem_cifar100', 'configs/stem_cifar100.py')
+HYBRID = ('seed_hybrid_cifar100', 'configs/hybrid_cifar100.py')
 # The seed notebook's CIFAR-100 log, copied from its printed lines.
 BASELINE_ACCURACY = (
     13.50, 19.30, 26.32, 28.88, 31.96, 32.18, 36.31, 35.05,

@@ -22,8 +22,9 @@ above. Results: docs/RESULTS_small_data.md.
 
 from mixer_jax.experiments import sweep
 
-BASELINE = 'configs/baseline_cifar10.py'
-HYBRID = 'configs/hybrid_cifar10.py'
+# Run names keep the names of the config files that trained them.
+BASELINE = ('baseline_cifar10', 'configs/nano_baseline_cifar10.py')
+HYBRID = ('hybrid_cifar10', 'configs/slides_hybrid_cifar10.py')
 TRAIN_SPLIT_SIZE = 50_000
 EVALS = {'eval_splits': ('validation', 'test', 'train_clean'),
          'validation_size': 5000, 'train_clean_size': 2000}

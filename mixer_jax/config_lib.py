@@ -4,7 +4,7 @@ A config file is a thin `get_config(arg)` that names the dataset and the
 locality block; `arg` picks the model as `SIZE` or `SIZE/PATCH`, e.g. `nano`,
 `S/4`, `B/16`:
 
-  python train.py --config=configs/hybrid_cifar10.py:S/4 --workdir=...
+  python train.py --config=configs/nano_baseline_cifar10.py:S/4 --workdir=...
 """
 
 import importlib.util

@@ -11,10 +11,9 @@ from conftest import CONFIG_FILES, REPO, load_config, override
 
 def test_the_experiment_configs_exist():
   assert {p.name for p in CONFIG_FILES} >= {
-      f'{model}_{dataset}.py'
-      for model in ('baseline', 'hybrid', 'seed_baseline', 'seed_stem',
-                    'seed_hybrid')
-      for dataset in ('cifar10', 'cifar100')}
+      f'{model}_{dataset}.py' for model in ('baseline', 'stem', 'hybrid')
+      for dataset in ('cifar10', 'cifar100')} | {
+          'nano_baseline_cifar10.py', 'slides_hybrid_cifar10.py'}
 
 
 @pytest.mark.parametrize('path', CONFIG_FILES, ids=lambda p: p.name)
@@ -59,14 +58,14 @@ def test_overrides_from_the_command_line():
       'app.run(main)\n')
   result = subprocess.run(
       [sys.executable, '-c', script,
-       '--config=configs/hybrid_cifar10.py:S/4',
+       '--config=configs/slides_hybrid_cifar10.py:S/4',
        '--config.model.locality.kernel_size=5', '--config.tfds_data_dir=/data'],
       cwd=REPO, capture_output=True, text=True, check=True)
   assert result.stdout.split() == ['5', 'dwsep', '/data', '512']
 
 
 def hybrid_config(**overrides):
-  config = load_config(REPO / 'configs' / 'hybrid_cifar10.py')
+  config = load_config(REPO / 'configs' / 'slides_hybrid_cifar10.py')
   return override(config, **overrides)
 
 
@@ -168,11 +167,11 @@ def test_a_field_that_a_block_type_does_not_read_must_keep_its_default(
 ])
 def test_unknown_model_sizes_are_rejected(variant, message):
   with pytest.raises(config_lib.ConfigError, match=message):
-    load_config(REPO / 'configs' / 'baseline_cifar10.py', variant)
+    load_config(REPO / 'configs' / 'nano_baseline_cifar10.py', variant)
 
 
 def test_the_seed_configs_hold_the_seed_notebooks_recipe():
-  hybrid = load_config(REPO / 'configs' / 'seed_hybrid_cifar10.py')
+  hybrid = load_config(REPO / 'configs' / 'hybrid_cifar10.py')
   assert (hybrid.model.hidden_dim, hybrid.model.num_blocks,
           hybrid.model.tokens_mlp_dim, hybrid.model.channels_mlp_dim,
           tuple(hybrid.model.patches.size)) == (128, 8, 64, 256, (4, 4))
@@ -200,11 +199,10 @@ def test_the_seed_configs_hold_the_seed_notebooks_recipe():
                                           0.1, (0.02, 0.33), (0.3, 3.3), 0.0,
                                           0)
   # The three seed models differ in where the block goes, and only there.
-  for name, every in (('seed_baseline', 0), ('seed_stem', 0),
-                      ('seed_hybrid', 2)):
+  for name, every in (('baseline', 0), ('stem', 0), ('hybrid', 2)):
     config = load_config(REPO / 'configs' / f'{name}_cifar10.py')
     assert config.model.locality_at.every_k_blocks == every
-    assert config.model.locality.type == ('none' if name == 'seed_baseline'
+    assert config.model.locality.type == ('none' if name == 'baseline'
                                           else 'dwsep')
     for field in ('optimizer', 'augment', 'batch_size', 'num_epochs'):
       assert config[field] == hybrid[field], (name, field)

@@ -68,12 +68,14 @@ def shared_tfds_dir():
 
 
 def load_seed_config(name):
+  """configs/{name}.py: the seed's models and recipe (config_lib.seed_config)."""
   return load_config(REPO / 'configs' / f'{name}.py')
 
 
 def tiny_config(**overrides):
-  """The hybrid CIFAR-10 config shrunk to a model that trains in seconds."""
-  return _shrunk(load_config(REPO / 'configs' / 'hybrid_cifar10.py'),
+  """The slides' hybrid on CIFAR-10 shrunk to a model that trains in
+  seconds."""
+  return _shrunk(load_config(REPO / 'configs' / 'slides_hybrid_cifar10.py'),
                  **overrides)
 
 
@@ -81,7 +83,7 @@ def tiny_seed_config(**overrides):
   """The seed's hybrid and recipe, shrunk like `tiny_config`: BatchNorm
   blocks after the embedding and after Mixer block 1, the seed's
   augmentations, a padded last batch."""
-  return _shrunk(load_seed_config('seed_hybrid_cifar10'), **overrides)
+  return _shrunk(load_seed_config('hybrid_cifar10'), **overrides)
 
 
 def _shrunk(config, **overrides):

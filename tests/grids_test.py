@@ -30,7 +30,7 @@ def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
       (r['config'], r['overrides']['train_fraction']) for r in runs.values())
   for model in ('baseline', 'hybrid', 'stem'):
     for fraction in (1.0, 0.1, 0.05, 0.25):
-      assert sizes[f'configs/seed_{model}_cifar10.py', fraction] >= 3
+      assert sizes[f'configs/{model}_cifar10.py', fraction] >= 3
   for seed in (0, 1, 2):
     hybrid = runs[f'seed_hybrid_cifar10_frac0.1_seed{seed}']
     control = lambda name: runs[f'{name}_frac0.1_seed{seed}']
@@ -46,7 +46,7 @@ def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
     assert _changes(control('seed_hybrid_cifar10_epochcosine'), hybrid) == {
         'optimizer.schedule': 'epoch_cosine'}
     blockconv = control('seed_baseline_cifar10_blockconv')
-    assert blockconv['config'] == 'configs/seed_baseline_cifar10.py'
+    assert blockconv['config'] == 'configs/baseline_cifar10.py'
     assert _changes(blockconv, runs[f'seed_baseline_cifar10_frac0.1_seed{seed}']
                     ) == {'model.locality.type': 'depthwise',
                           'model.locality.residual': True,
@@ -78,7 +78,7 @@ def test_cifar100_grid_is_the_cifar10_grids_recipe_on_cifar100():
   # Normalised as the seed notebook did, with CIFAR-10's statistics.
   for model in ('baseline', 'stem', 'hybrid'):
     config = config_lib.load_config_file(
-        REPO / 'configs' / f'seed_{model}_cifar100.py')
+        REPO / 'configs' / f'{model}_cifar100.py')
     assert config.normalization == 'cifar10'
     assert config_lib.normalization_stats(config) == (
         config_lib.DATASETS['cifar10'][2:])

@@ -262,7 +262,7 @@ def test_analytic_flops_match_xla_within_elementwise_work(variant,
   from mixer_jax import flops  # pylint: disable=g-import-not-at-top
   if variant == 'seed_hybrid':  # 5 blocks, BatchNorm, no conv biases.
     model_config = load_config(REPO / 'configs' /
-                               'seed_hybrid_cifar10.py').model
+                               'hybrid_cifar10.py').model
   else:
     model_config = config_lib.model_config(variant, locality_type)
   model = models.MlpMixer(num_classes=10, **model_config)
@@ -289,12 +289,12 @@ def _seed_model(name, num_classes=10, **overrides):
 # The seed notebook's models, trainable parameters only (BatchNorm's running
 # statistics are not parameters). Each block adds 9C + C^2 + 2C = 17,792.
 @pytest.mark.parametrize('name,expected', [
-    ('seed_baseline_cifar10', 605_834),
-    ('seed_stem_cifar10', 623_626),
-    ('seed_hybrid_cifar10', 694_794),
-    ('seed_baseline_cifar100', 617_444),
-    ('seed_stem_cifar100', 635_236),
-    ('seed_hybrid_cifar100', 706_404),
+    ('baseline_cifar10', 605_834),
+    ('stem_cifar10', 623_626),
+    ('hybrid_cifar10', 694_794),
+    ('baseline_cifar100', 617_444),
+    ('stem_cifar100', 635_236),
+    ('hybrid_cifar100', 706_404),
 ])
 def test_seed_models_have_the_seed_notebooks_parameter_counts(name, expected):
   num_classes = 100 if name.endswith('100') else 10
@@ -302,7 +302,7 @@ def test_seed_models_have_the_seed_notebooks_parameter_counts(name, expected):
 
 
 def test_seed_hybrid_blocks_sit_after_the_embedding_and_every_second_block():
-  variables = jax.eval_shape(lambda: _seed_model('seed_hybrid_cifar10').init(
+  variables = jax.eval_shape(lambda: _seed_model('hybrid_cifar10').init(
       jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)), train=False))
   shapes = {k: v.shape for k, v in flax.traverse_util.flatten_dict(
       variables['params'], sep='/').items() if k.startswith('locality')}
@@ -335,8 +335,8 @@ def test_seed_block_order_is_depthwise_pointwise_batchnorm_gelu():
 
 
 def test_pointwise_block_is_the_seed_block_without_the_depthwise_conv():
-  seed = _seed_model('seed_hybrid_cifar10')
-  no_locality = _seed_model('seed_hybrid_cifar10', **{
+  seed = _seed_model('hybrid_cifar10')
+  no_locality = _seed_model('hybrid_cifar10', **{
       'locality.type': 'pointwise', 'locality.placement': 'between'})
   with_conv, without_conv = (
       flax.traverse_util.flatten_dict(jax.eval_shape(
@@ -394,8 +394,8 @@ _TOKEN_CONV = {'locality.type': 'depthwise', 'locality.residual': True,
 
 
 def test_a_depthwise_block_inside_every_mixer_block_is_a_residual_conv():
-  baseline = _seed_model('seed_baseline_cifar10')
-  with_conv = _seed_model('seed_baseline_cifar10', **_TOKEN_CONV)
+  baseline = _seed_model('baseline_cifar10')
+  with_conv = _seed_model('baseline_cifar10', **_TOKEN_CONV)
   assert num_params(with_conv, 32) - num_params(baseline, 32) == 8 * (
       9 * 128 + 128)
   block = models.MixerBlock(8, 16, locality=dict(

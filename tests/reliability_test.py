@@ -195,7 +195,8 @@ def _train_py_on_devices(workdir, devices, tfds_dir):
            'config.num_train_steps': 8, 'config.eval_every_steps': 4,
            'config.checkpoint_every_steps': 2, 'config.log_every_steps': 2,
            'config.eval_batch_size': 100}
-  command = [sys.executable, 'train.py', '--config=configs/hybrid_cifar10.py',
+  command = [sys.executable, 'train.py',
+             '--config=configs/slides_hybrid_cifar10.py',
              f'--workdir={workdir}'] + [f'--{k}={v}' for k, v in flags.items()]
   # At XLA's default level, not process_env's: the 20,000 images it
   # evaluates ran slower at -O0 than its programs compiled faster (the test

@@ -38,7 +38,7 @@ def _run(model, seed, accuracy, fraction=0.1, num_epochs=40.0,
   """A finished run's summary, as load_runs gives it, without training."""
   return {'name': f'{model}_frac{fraction:g}_seed{seed}', 'model': model,
           'fraction': fraction, 'seed': seed,
-          'config': str(REPO / 'configs' / 'hybrid_cifar10.py'),
+          'config': str(REPO / 'configs' / 'slides_hybrid_cifar10.py'),
           'overrides': {'num_epochs': num_epochs},
           'eval': {'test_accuracy': accuracy,
                    'train_clean_accuracy': accuracy + 0.1},
@@ -408,7 +408,7 @@ def test_a_subsets_difference_is_set_beside_all_of_train_after_as_many_steps():
   markdown = page.results_markdown(_results(runs), 'grids/g.py', [], [], '')
   assert '## Less data, or fewer steps?' in markdown
   # A schedule that follows the run's length gives other rates at that step.
-  runs[-1]['config'] = str(REPO / 'configs' / 'hybrid_cifar10.py')
+  runs[-1]['config'] = str(REPO / 'configs' / 'slides_hybrid_cifar10.py')
   assert 'other learning rates: the schedule follows the run' in (
       page.matched_steps_in_words(_results(runs)))
   # Without full-data runs there is nothing to set beside: no section.

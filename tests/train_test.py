@@ -428,7 +428,7 @@ def _seed_rate(fraction):
 
 
 def test_the_schedule_as_run_is_the_per_step_cosine_wave():
-  _, schedule, _, _ = _full_cifar10_schedule('seed_hybrid_cifar10')
+  _, schedule, _, _ = _full_cifar10_schedule('hybrid_cifar10')
   for step in (0, 30, 60, 61):
     np.testing.assert_allclose(
         schedule(step), 3e-3 * (1 + np.cos(np.pi * step / 30)) / 2,
@@ -447,7 +447,7 @@ def test_the_schedule_as_run_is_the_per_step_cosine_wave():
 def test_the_final_steps_learning_rate_is_the_seeds(fraction, keep, steps,
                                                     final_near_zero):
   examples = round(fraction * 50_000)
-  config = override(load_seed_config('seed_hybrid_cifar10'),
+  config = override(load_seed_config('hybrid_cifar10'),
                     keep_partial_batch=keep)
   steps_per_epoch, num_train_steps, eval_every, _ = train.run_length(
       config, examples)
@@ -464,7 +464,7 @@ def test_the_final_steps_learning_rate_is_the_seeds(fraction, keep, steps,
 
 def test_the_intended_schedule_is_a_cosine_stepped_once_per_epoch():
   _, schedule, steps_per_epoch, num_train_steps = _full_cifar10_schedule(
-      'seed_hybrid_cifar10', **{'optimizer.schedule': 'epoch_cosine'})
+      'hybrid_cifar10', **{'optimizer.schedule': 'epoch_cosine'})
   assert steps_per_epoch == 391 and num_train_steps == 30 * 391
   for epoch in (0, 1, 15, 29):
     for step in (epoch * 391, epoch * 391 + 390):
@@ -491,12 +491,12 @@ def _applied_rates(config, schedule, num_steps):
 
 @pytest.mark.parametrize('name,overrides,pinned', [
     # The seed as run: a 60-step wave that goes on past T_max = 30.
-    ('seed_hybrid_cifar10', {}, {
+    ('hybrid_cifar10', {}, {
         0: 3e-3, 15: 1.5e-3, 30: 0.0, 45: 1.5e-3, 60: 3e-3,
         61: _seed_rate(1 / 30), 100: _seed_rate(40 / 30),
         11_729: _seed_rate(11_729 / 30)}),
     # As the seed meant it: once per epoch of 391 steps, for 30 epochs.
-    ('seed_hybrid_cifar10', {'optimizer.schedule': 'epoch_cosine'}, {
+    ('hybrid_cifar10', {'optimizer.schedule': 'epoch_cosine'}, {
         0: 3e-3, 390: 3e-3, 391: _seed_rate(1 / 30), 15 * 391: 1.5e-3,
         11_729: _seed_rate(29 / 30)}),
     # mixer_jax's: 5 epochs of linear warmup to 1e-3, then a cosine to 0 at
