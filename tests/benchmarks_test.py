@@ -18,6 +18,7 @@ import page_faults  # pylint: disable=g-import-not-at-top,wrong-import-position
 import run as benchmark  # pylint: disable=g-import-not-at-top,wrong-import-position
 import step_variants  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from mixer_jax import fast_malloc  # pylint: disable=g-bad-import-order
 from mixer_jax import sweep  # pylint: disable=g-bad-import-order
 from mixer_jax import train  # pylint: disable=g-bad-import-order
 
@@ -145,4 +146,4 @@ def test_page_faults_compares_default_pages_with_the_trainers_tunables():
   # Importing it beside run.py and step_variants.py also checks that their
   # absl flags do not clash.
   assert list(page_faults.SETTINGS.values()) == [
-      None, train.HUGE_PAGES_TUNABLE, train.MALLOC_TUNABLES]
+      None, fast_malloc.HUGE_PAGES_TUNABLE, fast_malloc.MALLOC_TUNABLES]

@@ -17,6 +17,7 @@ import pytest
 
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
+from mixer_jax import host
 from mixer_jax import input_pipeline
 from mixer_jax import report
 from mixer_jax import train
@@ -346,7 +347,7 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_good_checkpoints(
                        checkpoint_every_steps=2, eval_every_steps=100,
                        **{'augment.crop_padding': 0})
   with mock_tfds(num_examples=64):
-    with pytest.raises(train.NonFiniteError,
+    with pytest.raises(host.NonFiniteError,
                        match=r'Non-finite loss and gradient norm at step 5'):
       train.train_and_evaluate(config, str(tmp_path))
   # Step 5 was poisoned: the checkpoint of step 4 holds the state before it,
