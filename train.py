@@ -66,15 +66,16 @@ def _flag_error_message(error, argv):
             f'ml_collections.ConfigDict; see configs/.')
   if isinstance(cause, (AttributeError, KeyError)):
     overrides = [a.split('=')[0] for a in argv if a.startswith('--config.')]
-    return (f'an override names a field the config does not have ({cause}); '
-            f'overrides given: {overrides}. '
-            f'{_unknown_field_hint(config_file, overrides)}')
+    return _unknown_field(config_file, overrides) or (
+        f'an override names a field the config does not have ({cause}); '
+        f'overrides given: {overrides}. The fields are in '
+        f'mixer_jax/config_lib.py.')
   return str(error).split('\n')[0]
 
 
-def _unknown_field_hint(config_file, overrides):
-  """The first override's field that the config lacks, the fields of its
-  node, and the closest of them."""
+def _unknown_field(config_file, overrides):
+  """The first override that names a field the config lacks, with the
+  closest field there and all of them; None if none does."""
   path, _, variant = config_file.partition(':')
   config = config_lib.load_config_file(path, variant or None)
   for override in overrides:
@@ -86,10 +87,10 @@ def _unknown_field_hint(config_file, overrides):
         parent = '.'.join(['config', *names[:depth]])
         close = difflib.get_close_matches(name, list(node), n=1)
         guess = f'Did you mean `{close[0]}`? ' if close else ''
-        return (f'{parent} has no field `{name}`. {guess}Its fields: '
-                f'{", ".join(node)}.')
+        return (f'{override}: {parent} has no field `{name}`. {guess}Its '
+                f'fields: {", ".join(node)}.')
       node = node[name]
-  return 'The fields are in mixer_jax/config_lib.py.'
+  return None
 
 
 def parse_flags(argv):
