@@ -15,6 +15,9 @@ import pytest
 
 from conftest import REPO, SHARED_TFDS
 
+# Whole training runs, most in processes of their own: python -m pytest -m slow.
+pytestmark = pytest.mark.slow
+
 HYBRID = '--config=configs/hybrid_cifar10.py'
 
 

@@ -23,6 +23,9 @@ from mixer_jax import report
 from mixer_jax import train
 from conftest import REPO, process_env, tiny_config, tiny_seed_config
 
+# Whole training runs, most in processes of their own: python -m pytest -m slow.
+pytestmark = pytest.mark.slow
+
 TINY_RUN = str(REPO / 'tests' / 'tiny_run.py')
 FINAL_STEP = 9
 

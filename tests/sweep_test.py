@@ -21,6 +21,9 @@ from mixer_jax import run_archive
 from mixer_jax import sweep
 from conftest import REPO
 
+# Whole training runs, most in processes of their own: python -m pytest -m slow.
+pytestmark = pytest.mark.slow
+
 TINY = {'model.patches.size': (8, 8), 'model.hidden_dim': 16,
         'model.num_blocks': 1, 'model.tokens_mlp_dim': 8,
         'model.channels_mlp_dim': 16, 'batch_size': 8, 'eval_batch_size': 16,

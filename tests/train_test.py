@@ -83,6 +83,7 @@ def _train(config, workdir):
   return train.train_and_evaluate(config, str(workdir))
 
 
+@pytest.mark.slow
 def test_tiny_run_on_mock_data_writes_logs_and_checkpoints(tmp_path, mock_tfds):
   config = tiny_config()
   with mock_tfds(num_examples=70):
@@ -95,6 +96,7 @@ def test_tiny_run_on_mock_data_writes_logs_and_checkpoints(tmp_path, mock_tfds):
   assert os.listdir(tmp_path / 'best')
 
 
+@pytest.mark.slow
 def test_a_relative_workdir_gets_its_checkpoints(tmp_path, mock_tfds,
                                                  monkeypatch):
   monkeypatch.chdir(tmp_path)
@@ -105,6 +107,7 @@ def test_a_relative_workdir_gets_its_checkpoints(tmp_path, mock_tfds,
   assert os.listdir(workdir / 'best')
 
 
+@pytest.mark.slow
 def test_cifar100_config_trains_on_mock_data(tmp_path, mock_tfds):
   config = tiny_config()
   config.dataset, config.num_classes = 'cifar100', 100
@@ -113,6 +116,7 @@ def test_cifar100_config_trains_on_mock_data(tmp_path, mock_tfds):
   assert np.isfinite(result['test_loss'])
 
 
+@pytest.mark.slow
 def test_tiny_run_on_the_shared_cifar10_copy_evaluates_all_10000(
     tmp_path, shared_tfds_dir):
   config = tiny_config(tfds_data_dir=shared_tfds_dir, train_count=320,
@@ -134,6 +138,7 @@ def test_tiny_run_on_the_shared_cifar10_copy_evaluates_all_10000(
   assert evaluated == [10_000]
 
 
+@pytest.mark.slow
 def test_eval_splits_on_the_shared_copy_are_disjoint_and_sized_as_asked(
     shared_tfds_dir):
   config = tiny_config(tfds_data_dir=shared_tfds_dir, train_fraction=0.1,
@@ -152,6 +157,7 @@ def test_eval_splits_on_the_shared_copy_are_disjoint_and_sized_as_asked(
                  for row in evals['validation'].images)
 
 
+@pytest.mark.slow
 def test_every_eval_split_is_logged_and_the_first_picks_the_best(
     tmp_path, mock_tfds, monkeypatch):
   config = tiny_config(validation_size=16, train_clean_size=8,
@@ -194,6 +200,7 @@ class _Interrupted(Exception):
   pass
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(
     tmp_path, monkeypatch, mock_tfds):
   config = tiny_config(num_train_steps=8, checkpoint_every_steps=3,
@@ -297,6 +304,7 @@ def _run_on_devices(counts):
   return runs
 
 
+@pytest.mark.slow
 def test_pmap_over_2_and_8_devices_matches_1_device():
   runs = _run_on_devices((1, 2, 8))
   assert [runs[c]['devices'] for c in (1, 2, 8)] == [1, 2, 8]
@@ -317,6 +325,7 @@ def test_pmap_over_2_and_8_devices_matches_1_device():
       runs[8]['refusal'])
 
 
+@pytest.mark.slow
 def test_the_loop_runs_at_most_two_steps_ahead_of_the_device(
     tmp_path, mock_tfds, monkeypatch):
   # Each step is made slow on the device (a chain of matmuls that its step
@@ -360,6 +369,7 @@ def test_the_loop_runs_at_most_two_steps_ahead_of_the_device(
   assert max(in_flight) <= host.MAX_STEPS_IN_FLIGHT, in_flight
 
 
+@pytest.mark.slow
 def test_no_recompilation_after_the_first_step(tmp_path, mock_tfds):
   compiled = []
 
@@ -505,6 +515,7 @@ def _event_steps(workdir):
           for tag in accumulator.Tags()['tensors']}
 
 
+@pytest.mark.slow
 def test_a_run_says_what_it_trains_and_where_then_how_it_ended(
     tmp_path, mock_tfds, caplog):
   caplog.set_level(logging.INFO)
@@ -531,6 +542,7 @@ def test_a_run_says_what_it_trains_and_where_then_how_it_ended(
     assert len(written) == len(set(written)), (tag, written)
 
 
+@pytest.mark.slow
 def test_a_finished_run_run_again_says_so_and_writes_no_new_logs(
     tmp_path, mock_tfds, caplog):
   config = tiny_config()
