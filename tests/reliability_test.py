@@ -17,6 +17,7 @@ import pytest
 
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
+from mixer_jax import fast_malloc
 from mixer_jax import host
 from mixer_jax import input_pipeline
 from mixer_jax import report
@@ -30,12 +31,17 @@ TINY_RUN = str(REPO / 'tests' / 'tiny_run.py')
 FINAL_STEP = 9
 
 
-def _tiny_run(workdir, kill_at=None, *flags, timeout=None):
+def _tiny_run(workdir, kill_at=None, *flags, timeout=None, tunables=None):
+  """tests/tiny_run.py, with GLIBC_TUNABLES=`tunables` or without any."""
   command = [sys.executable, TINY_RUN, str(workdir), *flags]
   if kill_at:
     command.append(f'--kill_at={kill_at}')
+  env = process_env()
+  env.pop('GLIBC_TUNABLES', None)
+  if tunables:
+    env['GLIBC_TUNABLES'] = tunables
   return subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                        env=process_env(), timeout=timeout)
+                        env=env, timeout=timeout)
 
 
 def _flat(tree):
@@ -73,7 +79,9 @@ def _logged_metrics(workdir):
 
 
 def test_same_config_and_seed_give_identical_runs(uninterrupted, tmp_path):
-  result = _tiny_run(tmp_path)
+  # With the malloc tunables that the entry points restart with, and
+  # without: they change where buffers live, not what is computed.
+  result = _tiny_run(tmp_path, tunables=fast_malloc.MALLOC_TUNABLES)
   assert result.returncode == 0, result.stderr[-3000:]
   _assert_bitwise_equal(_saved(tmp_path, FINAL_STEP),
                         _saved(uninterrupted, FINAL_STEP))
