@@ -19,6 +19,7 @@ from mixer_jax import input_pipeline
 from mixer_jax import report
 from mixer_jax import run_archive
 from mixer_jax import sweep
+from mixer_jax import train
 from conftest import REPO
 
 # Whole training runs, most in processes of their own: python -m pytest -m slow.

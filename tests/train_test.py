@@ -6,7 +6,6 @@ import logging
 import os
 import subprocess
 import sys
-from unittest import mock
 
 from clu import periodic_actions
 import flax
