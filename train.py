@@ -6,15 +6,27 @@ r"""Trains an MLP-Mixer; see README.md.
 
 import sys
 
+from mixer_jax import fast_malloc
+
+# First: glibc reads its tunables when a process starts, and importing jax
+# and TensorFlow takes seconds.
+fast_malloc.restart_with_tunables()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import difflib
+
 from absl import app
 from absl import flags
 from absl import logging
+import ml_collections
 from ml_collections import config_flags
 
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
 from mixer_jax import distributed
+from mixer_jax import host
 from mixer_jax import train
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Where checkpoints and TensorBoard logs '
@@ -27,6 +39,8 @@ flags.DEFINE_string('coordinator_address', None, 'Multi-host: host:port of '
                     'process 0, on every host.')
 flags.DEFINE_integer('num_processes', None, 'Multi-host: number of processes.')
 flags.DEFINE_integer('process_id', None, 'Multi-host: this process, 0-based.')
+flags.DEFINE_bool('log_config', False, 'Log the whole resolved config at '
+                  'the start.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -52,10 +66,31 @@ def _flag_error_message(error, argv):
             f'ml_collections.ConfigDict; see configs/.')
   if isinstance(cause, (AttributeError, KeyError)):
     overrides = [a.split('=')[0] for a in argv if a.startswith('--config.')]
-    return (f'an override names a field the config does not have ({cause}); '
-            f'overrides given: {overrides}. The fields are in '
-            f'mixer_jax/config_lib.py.')
+    return _unknown_field(config_file, overrides) or (
+        f'an override names a field the config does not have ({cause}); '
+        f'overrides given: {overrides}. The fields are in '
+        f'mixer_jax/config_lib.py.')
   return str(error).split('\n')[0]
+
+
+def _unknown_field(config_file, overrides):
+  """The first override that names a field the config lacks, with the
+  closest field there and all of them; None if none does."""
+  path, _, variant = config_file.partition(':')
+  config = config_lib.load_config_file(path, variant or None)
+  for override in overrides:
+    node, names = config, override[len('--config.'):].split('.')
+    for depth, name in enumerate(names):
+      if not isinstance(node, ml_collections.ConfigDict):
+        break
+      if name not in node:
+        parent = '.'.join(['config', *names[:depth]])
+        close = difflib.get_close_matches(name, list(node), n=1)
+        guess = f'Did you mean `{close[0]}`? ' if close else ''
+        return (f'{override}: {parent} has no field `{name}`. {guess}Its '
+                f'fields: {", ".join(node)}.')
+      node = node[name]
+  return None
 
 
 def parse_flags(argv):
@@ -73,14 +108,16 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   checkpointing.quiet_orbax_logs()
+  host.quiet_backend_probes()
   try:
     distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address,
                            FLAGS.num_processes, FLAGS.process_id)
   except ValueError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
-  logging.info('Config:\n%s', FLAGS.config)
-  with train.exit_codes():
+  if FLAGS.log_config:
+    logging.info('Config:\n%s', FLAGS.config)
+  with host.exit_codes():
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 

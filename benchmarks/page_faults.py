@@ -8,8 +8,8 @@ the large ones with new 4 KiB pages, which the kernel faults in and zeroes
 at each step. With GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (glibc >= 2.35)
 malloc asks for transparent huge pages for them (madvise), 512 times fewer
 faults. The step's largest buffer is still mapped and unmapped at each step;
-train.MALLOC_TUNABLES (one arena, no separate maps, no trimming) keeps it, and
-no page is faulted in after the first steps. The numbers do not change: only
+fast_malloc.MALLOC_TUNABLES (one arena, no separate maps, no trimming) keeps
+it, and no page is faulted in after the first steps. The numbers do not change: only
 where the buffers live does.
 
 Each measurement is a fresh process (the tunable is read when a process
@@ -36,12 +36,12 @@ import numpy as np
 import run as benchmark  # benchmarks/run.py, beside this file.
 # run puts the repository on sys.path.
 from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top,g-bad-import-order
-from mixer_jax import train  # pylint: disable=g-bad-import-order
+from mixer_jax import fast_malloc  # pylint: disable=g-bad-import-order
 from mixer_jax.experiments import sweep  # pylint: disable=g-bad-import-order
 
 SETTINGS = {'4 KiB pages (default)': None,
-            'huge pages': train.HUGE_PAGES_TUNABLE,
-            'huge pages, one arena, kept': train.MALLOC_TUNABLES}
+            'huge pages': fast_malloc.HUGE_PAGES_TUNABLE,
+            'huge pages, one arena, kept': fast_malloc.MALLOC_TUNABLES}
 
 flags.DEFINE_list('models', ['nano', 'seed_baseline', 'seed_hybrid'],
                   'nano (no stem), or seed_<baseline|stem|hybrid>.')

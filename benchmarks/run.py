@@ -11,7 +11,7 @@ device synchronised around each step; the headline train steps are timed in
 ratios that the targets are about (hybrid / baseline, float32 / bf16) come
 from the two steps timed alternately, step by step (`step_ratio`).
 On a Linux CPU, run it as the trainer runs, with
-GLIBC_TUNABLES set to mixer_jax.train.MALLOC_TUNABLES (train.py says why).
+GLIBC_TUNABLES set to mixer_jax.fast_malloc.MALLOC_TUNABLES (fast_malloc.py says why).
 """
 
 import functools

@@ -1,4 +1,4 @@
-r"""What bounding the steps in flight (train.MAX_STEPS_IN_FLIGHT) costs and buys.
+r"""What bounding the steps in flight (host.MAX_STEPS_IN_FLIGHT) costs and buys.
 
   python benchmarks/steps_in_flight.py --tfds_data_dir=../shared/data/tfds \
       --config=configs/hybrid_cifar10.py --cpu=1 --steps=20 --rounds=3
@@ -30,7 +30,7 @@ import jax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mixer_jax import config_lib  # pylint: disable=g-import-not-at-top
-from mixer_jax import train
+from mixer_jax import host
 import run  # pylint: disable=g-import-not-at-top  # Also --steps, --rounds.
 
 FLAGS = flags.FLAGS
@@ -50,7 +50,7 @@ def seconds_per_step(one_step, steps, bounded):
   for _ in range(steps):
     updates.append(one_step())
     if bounded:
-      train.bound_steps_in_flight(updates)
+      host.bound_steps_in_flight(updates)
   jax.block_until_ready(updates)
   return (time.perf_counter() - start) / steps
 
@@ -66,7 +66,7 @@ def step_cost():
   bounded, unbounded = (statistics.median(times[k])
                         for k in ('bounded', 'unbounded'))
   print(f'{FLAGS.config}, batch {config.batch_size}: {bounded:.3f} s a step '
-        f'with at most {train.MAX_STEPS_IN_FLIGHT} in flight, '
+        f'with at most {host.MAX_STEPS_IN_FLIGHT} in flight, '
         f'{unbounded:.3f} s unbounded ({bounded / unbounded:.3f}x; median '
         f'of {FLAGS.rounds} alternating rounds of {FLAGS.steps} steps)')
 

@@ -115,6 +115,13 @@ class Checkpoints:
     return step, self.best.restore(step, args=ocp.args.Composite(
         variables=ocp.args.StandardRestore()))['variables']
 
+  def best_accuracy(self):
+    """(step, accuracy) of the best checkpoint; (None, nan) before one."""
+    step = self.best.best_step()
+    if step is None:
+      return None, float('nan')
+    return step, self.best.metrics(step)['accuracy']
+
   def _await_other_saves(self, manager):
     """Lets the other manager's save finish before `manager` starts one.
 
@@ -177,7 +184,6 @@ class Checkpoints:
                       self._damaged_dir)
         self._set_aside(step)
         continue
-      logging.info('Resuming from the checkpoint at step %d.', step)
       return flax.serialization.from_state_dict(template, restored['state'])
     if steps:
       logging.error('Every checkpoint in %s was damaged (steps %s); they are '

@@ -194,6 +194,7 @@ def get_config(dataset='cifar10', variant='nano', locality_type='none'):
       # 'epoch_cosine': what the seed intended, the same stepped once per
       # epoch: lr * (1 + cos(pi * epoch / num_epochs)) / 2, no warmup.
       schedule='warmup_cosine',
+      # A run shorter than its warmup warms up for its first 10% instead.
       warmup_epochs=5.0,
       cosine_wave_t_max=30,
   ))

@@ -20,6 +20,7 @@ import optax
 
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
+from mixer_jax import host
 from mixer_jax import input_pipeline
 from mixer_jax import train
 from mixer_jax import trained
@@ -65,13 +66,13 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   checkpointing.quiet_orbax_logs()
   flags_ = flags.FLAGS
-  with train.exit_codes():
+  with host.exit_codes():
     result = evaluate(flags_.workdir, flags_.split, flags_.checkpoint,
                       flags_.tfds_data_dir)
     text = json.dumps(result, indent=2)
     print(text)
     if flags_.out:
-      train.check_writable(os.path.dirname(os.path.abspath(flags_.out)),
+      host.check_writable(os.path.dirname(os.path.abspath(flags_.out)),
                            '--out')
       with open(flags_.out, 'w') as f:
         f.write(text + '\n')

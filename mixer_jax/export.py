@@ -13,7 +13,7 @@ from absl import app
 from absl import flags
 
 from mixer_jax import checkpointing
-from mixer_jax import train
+from mixer_jax import host
 from mixer_jax import trained
 from mixer_jax import vit_checkpoint
 
@@ -21,7 +21,7 @@ from mixer_jax import vit_checkpoint
 def export(workdir, out):
   """Writes the best model of `workdir` to `out`; (step, number of arrays)."""
   _, step, variables = trained.variables(workdir, 'best')
-  train.check_writable(os.path.dirname(os.path.abspath(out)), '--out')
+  host.check_writable(os.path.dirname(os.path.abspath(out)), '--out')
   vit_checkpoint.write(out, variables)
   return step, len(vit_checkpoint.to_flat(variables))
 
@@ -30,7 +30,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   checkpointing.quiet_orbax_logs()
-  with train.exit_codes():
+  with host.exit_codes():
     step, count = export(flags.FLAGS.workdir, flags.FLAGS.out)
   print(f'Wrote the best model of {flags.FLAGS.workdir} (step {step}, '
         f'{count} arrays) to {flags.FLAGS.out}.')

@@ -165,6 +165,13 @@ def _device_shaped(tree):
   return jax.tree.map(lambda x: x.reshape((n, -1) + x.shape[1:]), tree)
 
 
+def check_data(config, num_train_examples):
+  if config.batch_size > num_train_examples:
+    raise DataError(
+        f'config.batch_size={config.batch_size} is larger than the '
+        f'{num_train_examples} training images; lower it or use more data.')
+
+
 def num_steps_per_epoch(num_examples, global_batch_size, keep_partial_batch):
   if keep_partial_batch:
     return -(-num_examples // global_batch_size)

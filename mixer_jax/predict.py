@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from mixer_jax import checkpointing
+from mixer_jax import host
 from mixer_jax import input_pipeline
 from mixer_jax import train
 from mixer_jax import trained
@@ -72,7 +73,7 @@ def main(argv):
   if len(argv) < 2:
     raise app.UsageError('Name one or more image files.')
   checkpointing.quiet_orbax_logs()
-  with train.exit_codes():
+  with host.exit_codes():
     results = predict(flags.FLAGS.workdir, argv[1:], flags.FLAGS.top)
   for path, classes in zip(argv[1:], results):
     print(path)

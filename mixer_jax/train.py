@@ -4,12 +4,9 @@ The layout follows flax's ImageNet example: `create_train_state`,
 `train_step`, `eval_step` and `train_and_evaluate(config, workdir)`.
 """
 
-import contextlib
 import functools
 import math
 import os
-import signal
-import sys
 import time
 from typing import Any
 
@@ -30,133 +27,14 @@ import optax
 from mixer_jax import augment
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
+from mixer_jax import fast_malloc
+from mixer_jax import host
 from mixer_jax import init_from
 from mixer_jax import input_pipeline
 from mixer_jax import models
 from mixer_jax import run_config
 
 AXIS = 'batch'
-
-
-class NonFiniteError(FloatingPointError):
-  """A non-finite loss or gradient with `on_non_finite='stop'`."""
-
-
-class Preempted(Exception):
-  """SIGTERM arrived; the run saved a checkpoint at `step` and stopped."""
-
-  def __init__(self, step, directory):
-    super().__init__(
-        f'Stopped by SIGTERM (a preemption notice) after step {step}; its '
-        f'checkpoint is saved in {directory}. Run the same command again to '
-        f'resume from step {step}.')
-    self.step = step
-
-
-# XLA:CPU allocates a step's buffers afresh at every step, and glibc's malloc
-# maps the large ones with new 4 KiB pages that the kernel faults in and
-# zeroes each time: about 250,000 faults a step, a quarter to a third of the
-# step on the 2-core development CPU. With this glibc tunable (glibc >= 2.35,
-# read when the process starts) malloc maps them with transparent huge pages;
-# the results are bit for bit the same (docs/BENCHMARKS.md, "Page faults").
-HUGE_PAGES_TUNABLE = 'glibc.malloc.hugetlb=1'
-# Even then the step's largest buffer (about 1 GB for the seed models at batch
-# 128) comes from a thread's arena, whose heaps are 64 MB at most, so malloc
-# maps it on its own and unmaps it when it is freed: about 500 huge pages
-# faulted in and zeroed again at every step. One arena (the main one, grown by
-# sbrk), no separate maps and no trimming keep that memory in the process from
-# one step to the next (docs/BENCHMARKS.md, "Page faults").
-MALLOC_TUNABLES = ':'.join([
-    HUGE_PAGES_TUNABLE, 'glibc.malloc.arena_max=1', 'glibc.malloc.mmap_max=0',
-    f'glibc.malloc.trim_threshold={16 << 30}'])
-
-# JAX dispatches steps asynchronously and, until something waits for a
-# result, queues them without bound: the loop ran 30-40 one-second steps ahead
-# of the CPU between two logs, so a SIGTERM waited for all of them before its
-# checkpoint (80 s on a shared core, benchmarks/steps_in_flight.py), past a
-# cloud's 30-s notice, and progress reports counted unfinished steps. Two in
-# flight keep the device as busy.
-MAX_STEPS_IN_FLIGHT = 2
-
-
-def bound_steps_in_flight(updates):
-  """Waits until at most MAX_STEPS_IN_FLIGHT of `updates` (an output of each
-  dispatched step, oldest first) are unfinished."""
-  if len(updates) > MAX_STEPS_IN_FLIGHT:
-    jax.block_until_ready(updates[-MAX_STEPS_IN_FLIGHT - 1])
-
-
-def warn_without_malloc_tunables():
-  """On a Linux CPU run whose GLIBC_TUNABLES leaves any of MALLOC_TUNABLES'
-  settings out, says how to set them."""
-  if not (sys.platform.startswith('linux') and
-          jax.default_backend() == 'cpu'):
-    return
-  given = os.environ.get('GLIBC_TUNABLES', '')
-  missing = [t.split('=')[0] for t in MALLOC_TUNABLES.split(':')
-             if t.split('=')[0] + '=' not in given]
-  if missing:
-    logging.warning(
-        'GLIBC_TUNABLES does not set %s: each training step faults in and '
-        'zeroes its buffers afresh, which costs up to a quarter of the step on '
-        'a CPU. Start the command with GLIBC_TUNABLES=%s (glibc >= 2.35; '
-        'results are unchanged).', ', '.join(missing), MALLOC_TUNABLES)
-
-
-# Mistakes in what the user gave (config, data, workdir, checkpoints): a
-# message that says what to fix, not a traceback.
-USER_ERRORS = (config_lib.ConfigError, input_pipeline.DataError,
-               checkpointing.CheckpointError, NonFiniteError)
-
-
-@contextlib.contextmanager
-def exit_codes():
-  """Ends the process with the status that a supervisor or `&&` reads.
-
-  Preempted: 128 + SIGTERM, as a process that SIGTERM killed (stopped, not
-  finished; a checkpoint is there to resume from). A mistake in what the
-  user gave (USER_ERRORS): its message and 2.
-  """
-  try:
-    yield
-  except Preempted as e:
-    logging.warning('%s', e)
-    print(e, file=sys.stderr)
-    sys.exit(128 + signal.SIGTERM)
-  except USER_ERRORS as e:
-    logging.error('%s: %s', type(e).__name__, e)
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
-
-
-class PreemptionNotice:
-  """Whether SIGTERM has arrived, at a step that every host agrees on.
-
-  One process: a SIGTERM handler sets a flag that the loop reads after each
-  step. Several: JAX's coordination service catches SIGTERM on any host and
-  `reached_preemption_sync_point` names the same step on all of them, so that
-  they save the same checkpoint together.
-  """
-
-  def __init__(self):
-    self._received = False
-    self._previous_handler = None
-    if jax.process_count() == 1:
-      self._previous_handler = signal.signal(signal.SIGTERM, self._receive)
-
-  def close(self):
-    if self._previous_handler is not None:
-      signal.signal(signal.SIGTERM, self._previous_handler)
-
-  def _receive(self, signum, frame):
-    del signum, frame
-    logging.warning('SIGTERM received: saving a checkpoint after this step.')
-    self._received = True
-
-  def reached(self, step):
-    if jax.process_count() > 1:
-      return multihost_utils.reached_preemption_sync_point(step)
-    return self._received
 
 
 @flax.struct.dataclass
@@ -217,6 +95,11 @@ def learning_rate_schedule(config, steps_per_epoch, num_train_steps):
     return lambda step: _half_cosine(
         opt.learning_rate, (step // steps_per_epoch) / num_epochs)
   warmup_steps = int(opt.warmup_epochs * steps_per_epoch)
+  if warmup_steps > num_train_steps:
+    # A run shorter than its warmup would never decay: it warms up for a
+    # tenth of its steps instead. A run exactly as long as its warmup keeps
+    # it, as the 5-epoch runs of grids/small_data.py were trained.
+    warmup_steps = num_train_steps // 10
   return optax.warmup_cosine_decay_schedule(
       init_value=0.0, peak_value=opt.learning_rate,
       warmup_steps=min(warmup_steps, num_train_steps - 1),
@@ -386,14 +269,14 @@ def evaluate_splits(p_eval_step, state, splits, batch_size):
 
 
 def check_non_finite(state, on_non_finite):
-  """Raises NonFiniteError if a step was non-finite and the config says stop."""
+  """Raises host.NonFiniteError if a step was non-finite and the config says stop."""
   record = jax.device_get(jax_utils.unreplicate(state.non_finite))
   if on_non_finite == 'stop' and record.first_step >= 0:
     quantities = [name for name, value in (('loss', record.first_loss),
                                            ('gradient norm',
                                             record.first_grad_norm))
                   if not np.isfinite(value)]
-    raise NonFiniteError(
+    raise host.NonFiniteError(
         f'Non-finite {" and ".join(quantities)} at step '
         f'{int(record.first_step)} (loss={float(record.first_loss)}, '
         f'gradient norm={float(record.first_grad_norm)}). The update was '
@@ -418,51 +301,67 @@ def run_length(config, num_train_examples):
           every(config.checkpoint_every_steps))
 
 
-def check_run(config, workdir):
-  """Refuses what config_lib.validate cannot know: devices and workdir."""
-  for field in ('batch_size', 'eval_batch_size'):
-    if config[field] % jax.device_count():
-      raise config_lib.ConfigError(
-          f'config.{field}={config[field]} does not divide evenly over '
-          f'{jax.device_count()} devices; use a multiple of '
-          f'{jax.device_count()}.')
-  check_writable(workdir, '--workdir')
+def _describe_run(config, model, state, num_train_examples, eval_splits,
+                  num_train_steps, steps_per_epoch):
+  """What trains on what, in one line."""
+  shape = (1, config.image_size, config.image_size, 3)
+  _, captured = jax.eval_shape(lambda: model.apply(
+      {'params': state.params, 'batch_stats': state.batch_stats},
+      jnp.zeros(shape), train=False, capture_intermediates=True,
+      mutable=['intermediates']))
+  locality = [name for name in captured['intermediates']
+              if name.startswith('locality_')]
+  num_params = sum(x.size for x in jax.tree.leaves(state.params))
+  logging.info(
+      '%s (%s), %s parameters; %s: %s training images, %s steps of %d (%d an '
+      'epoch); evaluated on %s.', config.model.model_name,
+      'locality blocks: ' + ', '.join(locality) if locality
+      else 'no locality blocks', f'{num_params:,}', config.dataset,
+      f'{num_train_examples:,}', f'{num_train_steps:,}', config.batch_size,
+      steps_per_epoch, ', '.join(f'{name} ({len(split):,})'
+                                 for name, split in eval_splits.items()))
 
 
-def check_writable(directory, flag):
-  """Creates `directory` if needed; a ConfigError naming `flag` if it cannot
-  be written."""
-  try:
-    os.makedirs(directory, exist_ok=True)
-    checkpointing.probe_writable(directory)
-  except OSError as e:
-    raise config_lib.ConfigError(
-        f'{flag}={directory} cannot be written ({e.strerror}); pass a '
-        f'directory you can write to.') from e
+def _create_writer(workdir, config, start_step):
+  """Metrics to the log and, from process 0, to TensorBoard; the config as
+  TensorBoard hparams only, where it does not flood the console."""
+  if jax.process_index() > 0:
+    return metric_writers.create_default_writer(just_logging=True)
+  summary = metric_writers.SummaryWriter(workdir)
+  if start_step == 0:
+    summary.write_hparams(dict(flax.traverse_util.flatten_dict(
+        config.to_dict(), sep='.')))
+  return metric_writers.AsyncMultiWriter([metric_writers.LoggingWriter(),
+                                          summary])
 
 
-def check_data(config, num_train_examples):
-  if config.batch_size > num_train_examples:
-    raise config_lib.ConfigError(
-        f'config.batch_size={config.batch_size} is larger than the '
-        f'{num_train_examples} training images; lower it or use more data.')
+def _log_summary(config, checkpoints, eval_metrics, step, workdir):
+  split = config.eval_splits[0]
+  best_step, best = checkpoints.best_accuracy()
+  logging.info(
+      'Done, step %d: %s_accuracy %.4f; best %.4f at step %s. Latest '
+      'checkpoint: %s/%d; best model: %s/%s; TensorBoard logs: %s.', step,
+      split, eval_metrics[f'{split}_accuracy'], best, best_step,
+      checkpoints.latest.directory, step, checkpoints.best.directory,
+      best_step, os.path.abspath(workdir))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Trains, evaluates and checkpoints; resumes from `workdir` if it can.
 
   Returns the final evaluation, {'{split}_{metric}': value} for every split
-  of `config.eval_splits`.
+  of `config.eval_splits`; of a finished run, without training again.
   """
   config_lib.validate(config)
-  check_run(config, workdir)
+  host.check_devices(config)
+  with host.writable_directory(workdir, '--workdir'):
+    # Only for a run that starts: a resumed run continues its own checkpoints.
+    pretrained = (None if checkpointing.has_checkpoints(workdir) else
+                  init_from.load(config, create_model(config)))
+    train_split, eval_splits = input_pipeline.load(config)
+    input_pipeline.check_data(config, len(train_split))
   run_config.save(config, workdir)
-  # Only for a run that starts: a resumed run continues its own checkpoints.
-  pretrained = (None if checkpointing.has_checkpoints(workdir) else
-                init_from.load(config, create_model(config)))
-  warn_without_malloc_tunables()
-  train_split, eval_splits = input_pipeline.load(config)
-  check_data(config, len(train_split))
+  fast_malloc.warn_without_tunables(jax.default_backend())
   steps_per_epoch, num_train_steps, eval_every, checkpoint_every = run_length(
       config, len(train_split))
 
@@ -475,26 +374,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   state = checkpoints.restore_latest(state) or init_from.apply(state,
                                                                pretrained)
   start_step = int(state.step)
+  _describe_run(config, model, state, len(train_split), eval_splits,
+                num_train_steps, steps_per_epoch)
 
-  writer = metric_writers.create_default_writer(
-      workdir, just_logging=jax.process_index() > 0)
-  if start_step == 0:
-    writer.write_hparams(dict(flax.traverse_util.flatten_dict(
-        config.to_dict(), sep='.')))
-  logging.info('%d training images; evaluation on %s; %d steps of %d '
-               'images, %d steps per epoch.', len(train_split),
-               ', '.join(f'{name} ({len(split)})'
-                         for name, split in eval_splits.items()),
-               num_train_steps, config.batch_size, steps_per_epoch)
-
-  p_train_step = jax.pmap(
-      functools.partial(train_step, config=config, schedule=schedule),
-      axis_name=AXIS, donate_argnums=(0,))
   p_eval_step = jax.pmap(functools.partial(eval_step, config=config),
                          axis_name=AXIS)
   # On pmap's own mesh axis, as its outputs are: inputs sharded otherwise
   # would compile the step a second time.
   state = jax_utils.replicate(state, axis_name=AXIS)
+  if start_step >= num_train_steps:
+    logging.info('This run finished at step %d: nothing to train. Its '
+                 'results are in %s; evaluating its final checkpoint again '
+                 'for the result.', start_step, os.path.abspath(workdir))
+    eval_metrics = evaluate_splits(p_eval_step, state, eval_splits,
+                                   config.eval_batch_size)
+    _log_summary(config, checkpoints, eval_metrics, start_step, workdir)
+    checkpoints.close()
+    return eval_metrics
+  logging.info('Writing to %s: checkpoints in checkpoints/ and best/, '
+               'TensorBoard logs (tensorboard --logdir=%s).%s',
+               os.path.abspath(workdir), workdir,
+               f' Resuming from the checkpoint at step {start_step}.'
+               if start_step else '')
+
+  writer = _create_writer(workdir, config, start_step)
+  p_train_step = jax.pmap(
+      functools.partial(train_step, config=config, schedule=schedule),
+      axis_name=AXIS, donate_argnums=(0,))
   train_key = jax_utils.replicate(train_key, axis_name=AXIS)
   batches = jax_utils.prefetch_to_device(
       input_pipeline.train_batches(train_split, config.batch_size,
@@ -506,29 +412,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
   # Per-step metrics stay on the device until a log step: no host sync.
   metric_updates = []
-  eval_metrics = None
   best_metric = f'{config.eval_splits[0]}_accuracy'
   log_start = (time.perf_counter(), start_step)
-  preemption = PreemptionNotice()
+  preemption = host.PreemptionNotice()
   try:
     for step in range(start_step + 1, num_train_steps + 1):
       state, update = p_train_step(state, next(batches), train_key)
       metric_updates.append(update)
-      bound_steps_in_flight(metric_updates)
+      host.bound_steps_in_flight(metric_updates)
       report_progress(step)
       last = step == num_train_steps
 
       if step % config.log_every_steps == 0 or last:
         skipped = check_non_finite(state, config.on_non_finite)
         seconds = time.perf_counter() - log_start[0]
-        steps_done = step - log_start[1]
         train_metrics = functools.reduce(
             lambda a, b: a.merge(b), map(jax_utils.unreplicate,
                                          metric_updates))
+        # steps_per_sec is ReportProgress's, over its last minute, all of it.
         writer.write_scalars(step, {
             **{f'train_{k}': v for k, v in train_metrics.compute().items()},
-            'steps_per_sec': steps_done / seconds,
-            'images_per_sec': steps_done * config.batch_size / seconds,
+            'images_per_sec': ((step - log_start[1]) * config.batch_size /
+                               seconds),
             'skipped_steps': skipped,
         })
         metric_updates = []
@@ -544,7 +449,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         checkpoints.save(host_state, step)
       if preempted:
         checkpoints.wait_until_finished()
-        raise Preempted(step, checkpoints.latest.directory)
+        raise host.Preempted(step, checkpoints.latest.directory)
       if is_eval:
         with report_progress.timed('eval'):
           eval_metrics = evaluate_splits(p_eval_step, state, eval_splits,
@@ -556,12 +461,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       # Start of the next interval: not counting eval and checkpoint time.
       if step % config.log_every_steps == 0:
         log_start = (time.perf_counter(), step)
+    checkpoints.wait_until_finished()
+    _log_summary(config, checkpoints, eval_metrics, num_train_steps, workdir)
   finally:
     preemption.close()
     checkpoints.wait_until_finished()
     checkpoints.close()
     writer.flush()
-  if eval_metrics is None:  # Resumed at the end: evaluate what was restored.
-    eval_metrics = evaluate_splits(p_eval_step, state, eval_splits,
-                                   config.eval_batch_size)
   return eval_metrics

@@ -16,7 +16,7 @@ import profile_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 import page_faults  # pylint: disable=g-import-not-at-top,wrong-import-position
 import run as benchmark  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from mixer_jax import train  # pylint: disable=g-bad-import-order
+from mixer_jax import fast_malloc  # pylint: disable=g-bad-import-order
 from mixer_jax.experiments import sweep  # pylint: disable=g-bad-import-order
 
 
@@ -116,7 +116,7 @@ def test_each_page_faults_child_runs_under_its_settings_tunables_alone(
   # Importing page_faults beside run.py and profile_step.py also checks that
   # their absl flags do not clash.
   assert list(page_faults.SETTINGS.values()) == [
-      None, train.HUGE_PAGES_TUNABLE, train.MALLOC_TUNABLES]
+      None, fast_malloc.HUGE_PAGES_TUNABLE, fast_malloc.MALLOC_TUNABLES]
   monkeypatch.setenv('GLIBC_TUNABLES', 'glibc.malloc.arena_max=8')
   children = []
 

@@ -15,6 +15,9 @@ import pytest
 
 from conftest import REPO, SHARED_TFDS
 
+# Whole training runs, most in processes of their own: python -m pytest -m slow.
+pytestmark = pytest.mark.slow
+
 HYBRID = '--config=configs/hybrid_cifar10.py'
 
 
@@ -103,3 +106,10 @@ def test_corrupted_tfds_files_are_reported(tmp_path):
   result = _train_py(tmp_path, HYBRID,
                      f'--config.tfds_data_dir={tmp_path / "tfds"}')
   _assert_refused(result, 'The files may be damaged', str(prepared.parent))
+
+
+def test_a_misspelt_override_gets_the_closest_field(tmp_path):
+  result = _train_py(tmp_path, HYBRID, '--config.model.stem.knel_size=3')
+  _assert_refused(result, '--config.model.stem.knel_size: config.model.stem '
+                  'has no field `knel_size`. Did you mean `kernel_size`? Its '
+                  'fields: activation, after_embedding, ')

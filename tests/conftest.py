@@ -51,6 +51,12 @@ def process_env(*xla_flags):
                     '--xla_backend_optimization_level=0', *xla_flags])
   return dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=flags.strip())
 
+def pytest_configure(config):
+  config.addinivalue_line(
+      'markers', 'slow: whole training runs, most in processes of their own; '
+      'python -m pytest -m "not slow" tests leaves them out.')
+
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((REPO / 'configs').glob('*.py'))
 SHARED_TFDS = REPO.parent / 'shared' / 'data' / 'tfds'

@@ -187,6 +187,9 @@ def test_every_pinned_grid_run_keeps_its_name_and_config():
     assert _as_pinned(name, runs[name], pinned) == pinned, f'{name}: config'
 
 
+# Every grid model built and run: minutes on 2 cores. The configs and names
+# are checked in the quick subset too.
+@pytest.mark.slow
 @pytest.mark.parametrize('pinned_model', GOLDEN_MODELS)
 def test_every_pinned_grid_model_keeps_its_parameters_and_outputs(
     pinned_model):
@@ -197,6 +200,7 @@ def test_every_pinned_grid_model_keeps_its_parameters_and_outputs(
                      golden['models'][pinned_model])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('change', ['config', 'init', 'forward'])
 def test_the_golden_test_fails_when_a_run_changes(change, monkeypatch):
   name = 'seed_hybrid_cifar10_frac1_seed0'

@@ -116,6 +116,7 @@ def _loss_and_grads(model, variables, images, labels):
   return jax.value_and_grad(loss)
 
 
+@pytest.mark.slow
 def test_the_bf16_model_learns_what_the_float32_one_does():
   images, labels = _normal(0, (16, 32, 32, 3)), jnp.arange(16) % 10
   init = jax.jit(functools.partial(_seed_hybrid(jnp.float32).init,

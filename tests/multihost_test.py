@@ -17,6 +17,9 @@ import pytest
 from conftest import REPO, process_env
 from reliability_test import FINAL_STEP, TINY_RUN, _logged_metrics, _saved
 
+# Whole training runs, most in processes of their own: python -m pytest -m slow.
+pytestmark = pytest.mark.slow
+
 BACK_TO_BACK_SAVES = os.path.join(REPO, 'tests', 'back_to_back_saves.py')
 
 

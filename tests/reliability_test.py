@@ -17,22 +17,32 @@ import pytest
 
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
+from mixer_jax import fast_malloc
+from mixer_jax import host
 from mixer_jax import input_pipeline
 from mixer_jax import train
 from mixer_jax.experiments.report import summaries
 from conftest import (REPO, nan_for_white_images, process_env, tiny_config,
                       tiny_seed_config)
 
+# Whole training runs, most in processes of their own: python -m pytest -m slow.
+pytestmark = pytest.mark.slow
+
 TINY_RUN = str(REPO / 'tests' / 'tiny_run.py')
 FINAL_STEP = 9
 
 
-def _tiny_run(workdir, kill_at=None, *flags, timeout=None):
+def _tiny_run(workdir, kill_at=None, *flags, timeout=None, tunables=None):
+  """tests/tiny_run.py, with GLIBC_TUNABLES=`tunables` or without any."""
   command = [sys.executable, TINY_RUN, str(workdir), *flags]
   if kill_at:
     command.append(f'--kill_at={kill_at}')
+  env = process_env()
+  env.pop('GLIBC_TUNABLES', None)
+  if tunables:
+    env['GLIBC_TUNABLES'] = tunables
   return subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                        env=process_env(), timeout=timeout)
+                        env=env, timeout=timeout)
 
 
 def _flat(tree):
@@ -71,7 +81,9 @@ def _logged_metrics(workdir):
 
 
 def test_same_config_and_seed_give_identical_runs(uninterrupted, tmp_path):
-  result = _tiny_run(tmp_path)
+  # With the malloc tunables that the entry points restart with, and
+  # without: they change where buffers live, not what is computed.
+  result = _tiny_run(tmp_path, tunables=fast_malloc.MALLOC_TUNABLES)
   assert result.returncode == 0, result.stderr[-3000:]
   _assert_bitwise_equal(_saved(tmp_path, FINAL_STEP),
                         _saved(uninterrupted, FINAL_STEP))
@@ -397,7 +409,7 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_good_checkpoints(
                        checkpoint_every_steps=2, eval_every_steps=100,
                        **{'augment.crop_padding': 0})
   with mock_tfds(num_examples=64):
-    with pytest.raises(train.NonFiniteError,
+    with pytest.raises(host.NonFiniteError,
                        match=r'Non-finite loss and gradient norm at step 5'):
       train.train_and_evaluate(config, str(tmp_path))
   # Step 5 was poisoned: the checkpoint of step 4 holds the state before it,

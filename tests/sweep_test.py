@@ -14,6 +14,7 @@ from unittest.mock import ANY
 import pytest
 
 from mixer_jax import config_lib
+from mixer_jax import host
 from mixer_jax import input_pipeline
 from mixer_jax import train
 from mixer_jax.experiments import archive as run_archive
@@ -24,6 +25,9 @@ from mixer_jax.experiments.report import summaries
 from mixer_jax.experiments.report import tables
 from mixer_jax.experiments import sweep
 from conftest import REPO
+
+# Whole training runs, most in processes of their own: python -m pytest -m slow.
+pytestmark = pytest.mark.slow
 
 TINY = {'model.patches.size': (8, 8), 'model.hidden_dim': 16,
         'model.num_blocks': 1, 'model.tokens_mlp_dim': 8,
@@ -186,7 +190,7 @@ def test_a_preempted_run_moves_to_a_new_machine_through_the_archive(
       yield batch
 
   with monkeypatch.context() as patch, mock_tfds(num_examples=40), (
-      pytest.raises(train.Preempted)):
+      pytest.raises(host.Preempted)):
     patch.setattr(input_pipeline, 'train_batches', sigterm_before_the_end)
     patch.setattr(sweep, '_machine', lambda: 'machine1')
     sweep.run_all(str(grid_file), str(tmp_path / 'machine1'), archive=archive)
@@ -258,11 +262,11 @@ def test_two_workers_pass_the_archive_check_at_once(tmp_path, monkeypatch):
   def remove_after_the_other_worker_checks(name):
     if not other_worker_checked:
       other_worker_checked.append(True)
-      train.check_writable(archive, '--archive')
+      host.check_writable(archive, '--archive')
     remove(name)
 
   monkeypatch.setattr(os, 'remove', remove_after_the_other_worker_checks)
-  train.check_writable(archive, '--archive')
+  host.check_writable(archive, '--archive')
   assert other_worker_checked
   assert os.listdir(archive) == []  # No probe left behind.
 

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from conftest import tiny_seed_config  # pylint: disable=g-import-not-at-top
 from mixer_jax import checkpointing
 from mixer_jax import distributed
+from mixer_jax import host
 from mixer_jax import input_pipeline
 from mixer_jax import train
 
@@ -118,7 +119,7 @@ def main(argv):
     _unwritable_after_save(FLAGS.readonly_after_save)
   input_pipeline._check_download_host = lambda _: None  # Mock: no download.
   with tfds.testing.mock_data(num_examples=64):
-    with train.exit_codes():
+    with host.exit_codes():
       train.train_and_evaluate(config, workdir)
 
 

@@ -6,7 +6,6 @@ import logging
 import os
 import subprocess
 import sys
-from unittest import mock
 
 from clu import periodic_actions
 import flax
@@ -14,8 +13,10 @@ from flax import jax_utils
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
+from mixer_jax import host
 from mixer_jax import input_pipeline
 from mixer_jax import train
 from mixer_jax.experiments.report import summaries
@@ -95,6 +96,7 @@ def _train(config, workdir):
   return train.train_and_evaluate(config, str(workdir))
 
 
+@pytest.mark.slow
 def test_tiny_run_on_mock_data_writes_logs_and_checkpoints(tmp_path, mock_tfds):
   config = tiny_config()
   with mock_tfds(num_examples=70):
@@ -107,6 +109,7 @@ def test_tiny_run_on_mock_data_writes_logs_and_checkpoints(tmp_path, mock_tfds):
   assert os.listdir(tmp_path / 'best')
 
 
+@pytest.mark.slow
 def test_a_relative_workdir_gets_its_checkpoints(tmp_path, mock_tfds,
                                                  monkeypatch):
   monkeypatch.chdir(tmp_path)
@@ -117,6 +120,7 @@ def test_a_relative_workdir_gets_its_checkpoints(tmp_path, mock_tfds,
   assert os.listdir(workdir / 'best')
 
 
+@pytest.mark.slow
 def test_cifar100_config_trains_on_mock_data(tmp_path, mock_tfds):
   config = tiny_config()
   config.dataset, config.num_classes = 'cifar100', 100
@@ -129,6 +133,7 @@ def test_cifar100_config_trains_on_mock_data(tmp_path, mock_tfds):
   assert variables['params']['head']['kernel'].shape[-1] == 100
 
 
+@pytest.mark.slow
 def test_tiny_run_on_the_shared_cifar10_copy_evaluates_all_10000(
     tmp_path, shared_tfds_dir):
   config = tiny_config(tfds_data_dir=shared_tfds_dir, train_count=320,
@@ -150,6 +155,7 @@ def test_tiny_run_on_the_shared_cifar10_copy_evaluates_all_10000(
   assert evaluated == [10_000]
 
 
+@pytest.mark.slow
 def test_eval_splits_on_the_shared_copy_are_disjoint_and_sized_as_asked(
     shared_tfds_dir):
   config = tiny_config(tfds_data_dir=shared_tfds_dir, train_fraction=0.1,
@@ -168,6 +174,7 @@ def test_eval_splits_on_the_shared_copy_are_disjoint_and_sized_as_asked(
                  for row in evals['validation'].images)
 
 
+@pytest.mark.slow
 def test_every_eval_split_is_logged_and_the_first_picks_the_best(
     tmp_path, mock_tfds, monkeypatch):
   config = tiny_config(validation_size=16, train_clean_size=8,
@@ -210,6 +217,7 @@ class _Interrupted(Exception):
   pass
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(
     tmp_path, monkeypatch, mock_tfds):
   config = tiny_config(num_train_steps=8, checkpoint_every_steps=3,
@@ -261,7 +269,7 @@ import functools, json, sys
 sys.path.insert(0, "tests")
 import jax, numpy as np
 from flax import jax_utils
-from mixer_jax import input_pipeline, train
+from mixer_jax import host, input_pipeline, train
 from conftest import tiny_seed_config
 # The seed's hybrid shrunk: BatchNorm blocks, and 3 steps an epoch whose last
 # batch has 12 real images of 24 (on 8 devices, 4 devices hold none). No
@@ -286,7 +294,7 @@ for _, batch in zip(range(4), batches):
   losses.append(float(jax_utils.unreplicate(metrics).compute()["loss"]))
 state = jax.device_get(jax_utils.unreplicate(state))
 try:
-  train.check_run(tiny_seed_config(batch_size=12), "/tmp")
+  host.check_devices(tiny_seed_config(batch_size=12))
   refusal = None
 except train.config_lib.ConfigError as e:
   refusal = str(e)
@@ -322,6 +330,7 @@ def _run_on_devices(counts):
   return runs
 
 
+@pytest.mark.slow
 def test_pmap_over_2_and_8_devices_matches_1_device():
   runs = _run_on_devices((1, 2, 8))
   assert [runs[c]['devices'] for c in (1, 2, 8)] == [1, 2, 8]
@@ -342,6 +351,7 @@ def test_pmap_over_2_and_8_devices_matches_1_device():
       runs[8]['refusal'])
 
 
+@pytest.mark.slow
 def test_the_loop_runs_at_most_two_steps_ahead_of_the_device(
     tmp_path, mock_tfds, monkeypatch):
   # Each step is made slow on the device (a chain of matmuls that its step
@@ -382,9 +392,10 @@ def test_the_loop_runs_at_most_two_steps_ahead_of_the_device(
   with mock_tfds(num_examples=70):
     _train(config, tmp_path)
   assert len(in_flight) == 12
-  assert max(in_flight) <= train.MAX_STEPS_IN_FLIGHT, in_flight
+  assert max(in_flight) <= host.MAX_STEPS_IN_FLIGHT, in_flight
 
 
+@pytest.mark.slow
 def test_no_recompilation_after_the_first_step(tmp_path, mock_tfds):
   compiled = []
 
@@ -582,37 +593,119 @@ def test_padded_rows_change_neither_the_loss_nor_the_update():
     np.testing.assert_array_equal(a, b)
 
 
-_ALL_FOUR = ('glibc.malloc.hugetlb, glibc.malloc.arena_max, '
-             'glibc.malloc.mmap_max, glibc.malloc.trim_threshold')
 
 
-@pytest.mark.parametrize('tunables, missing', [
-    (None, _ALL_FOUR),
-    ('glibc.malloc.arena_max=2', 'glibc.malloc.hugetlb, glibc.malloc.mmap_max, '
-     'glibc.malloc.trim_threshold'),
-    ('glibc.malloc.hugetlb=1', 'glibc.malloc.arena_max, glibc.malloc.mmap_max, '
-     'glibc.malloc.trim_threshold'),
-    (train.MALLOC_TUNABLES, None),
-    # Any value is the user's choice, not an omission.
-    (train.MALLOC_TUNABLES.replace('hugetlb=1', 'hugetlb=0'), None)])
-def test_a_cpu_run_without_the_malloc_tunables_says_how_to_set_them(
-    monkeypatch, tunables, missing):
-  if tunables is None:
-    monkeypatch.delenv('GLIBC_TUNABLES', raising=False)
-  else:
-    monkeypatch.setenv('GLIBC_TUNABLES', tunables)
-  with mock.patch.object(train.logging, 'warning') as warning:
-    train.warn_without_malloc_tunables()
-  assert warning.called == (missing is not None)
-  if missing is not None:
-    message = warning.call_args.args[0] % warning.call_args.args[1:]
-    assert message.startswith(f'GLIBC_TUNABLES does not set {missing}: ')
-    assert f'GLIBC_TUNABLES={train.MALLOC_TUNABLES} ' in message
+def _logged(caplog):
+  return [r.getMessage() for r in caplog.records]
 
 
-def test_the_readmes_commands_set_the_trainers_malloc_tunables():
-  readme = (REPO / 'README.md').read_text()
-  exports = [line.split()[1] for line in readme.splitlines()
-             if line.startswith('export GLIBC_TUNABLES=')]
-  assert len(exports) == 3
-  assert set(exports) == {f'GLIBC_TUNABLES={train.MALLOC_TUNABLES}'}
+def _event_steps(workdir):
+  """{tag: [step of each write]} from every event file, hparams included."""
+  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+  accumulator = event_accumulator.EventAccumulator(
+      str(workdir), size_guidance={event_accumulator.TENSORS: 0})
+  accumulator.Reload()
+  return {tag: [e.step for e in accumulator.Tensors(tag)]
+          for tag in accumulator.Tags()['tensors']}
+
+
+@pytest.mark.slow
+def test_a_run_says_what_it_trains_and_where_then_how_it_ended(
+    tmp_path, mock_tfds, caplog):
+  caplog.set_level(logging.INFO)
+  with mock_tfds(num_examples=70):
+    result = _train(tiny_config(), tmp_path)
+  logged = _logged(caplog)
+  assert any(m.startswith('Mixer-nano_4 (locality blocks: locality_stem), ')
+             and ' parameters; cifar10: 70 training images, 6 steps of 16 '
+             '(4 an epoch); evaluated on test (70).' in m for m in logged)
+  assert f'Writing to {tmp_path}: checkpoints in checkpoints/ and best/' in (
+      '\n'.join(logged))
+  summary = [m for m in logged if m.startswith('Done, step 6: ')]
+  assert len(summary) == 1
+  assert f'test_accuracy {result["test_accuracy"]:.4f}; best ' in summary[0]
+  assert f'Latest checkpoint: {tmp_path}/checkpoints/6; best model: ' in (
+      summary[0])
+  # The config goes to TensorBoard, not to the console.
+  assert not any('Hyperparameters' in m for m in logged)
+  steps = _event_steps(tmp_path)
+  assert any(tag.startswith('_hparams_') for tag in steps)
+  # One writer a tag: no step is written twice.
+  assert steps['steps_per_sec'] and steps['images_per_sec']
+  for tag, written in steps.items():
+    assert len(written) == len(set(written)), (tag, written)
+
+
+@pytest.mark.slow
+def test_a_finished_run_run_again_says_so_and_writes_no_new_logs(
+    tmp_path, mock_tfds, caplog):
+  config = tiny_config()
+  with mock_tfds(num_examples=70):
+    result = _train(config, tmp_path)
+    event_files = sorted(os.listdir(tmp_path))
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    again = _train(config, tmp_path)
+  assert again == result  # The sweep records it.
+  assert sorted(os.listdir(tmp_path)) == event_files
+  logged = '\n'.join(_logged(caplog))
+  assert (f'This run finished at step 6: nothing to train. Its results are '
+          f'in {tmp_path}') in logged
+  assert 'Resuming' not in logged
+  assert 'Done, step 6: ' in logged
+
+
+def test_a_run_refused_for_its_data_leaves_no_workdir_behind(tmp_path,
+                                                             monkeypatch):
+  def no_network(*args, **kwargs):
+    raise OSError('no network in tests')
+
+  monkeypatch.setattr(input_pipeline.socket, 'getaddrinfo', no_network)
+  config = tiny_config(tfds_data_dir=str(tmp_path / 'no_data'))
+  with pytest.raises(input_pipeline.DataError):
+    _train(config, tmp_path / 'new' / 'run')
+  assert not (tmp_path / 'new').exists()
+  # A directory that was there stays, with what the user put in it.
+  (tmp_path / 'mine').mkdir()
+  (tmp_path / 'mine' / 'notes.txt').write_text('keep')
+  with pytest.raises(input_pipeline.DataError):
+    _train(config, tmp_path / 'mine')
+  assert os.listdir(tmp_path / 'mine') == ['notes.txt']
+
+
+@pytest.mark.parametrize('num_train_steps', [10, 60, 389])
+def test_a_run_shorter_than_its_warmup_warms_up_for_a_tenth_then_decays(
+    num_train_steps):
+  config = load_seed_config('baseline_cifar10')  # 5 warmup epochs of 390.
+  schedule = train.learning_rate_schedule(config, 390, num_train_steps)
+  rates = np.array([schedule(step) for step in range(num_train_steps)])
+  peak = config.optimizer.learning_rate
+  assert np.argmax(rates) == num_train_steps // 10
+  np.testing.assert_allclose(rates.max(), peak, rtol=1e-6)
+  assert rates[-1] < 0.1 * peak
+
+
+def test_every_grid_runs_schedule_is_unchanged():
+  """The grids ran with warmup min(configured, steps - 1)."""
+  from grid_golden_test import grid_runs  # pylint: disable=g-import-not-at-top
+  checked = 0
+  for name, config in grid_runs().items():
+    if config.optimizer.schedule != 'warmup_cosine':
+      continue
+    train_images = 50_000 - config.validation_size
+    if config.train_count or config.train_fraction < 1:
+      train_images = config.train_count or round(config.train_fraction *
+                                                 train_images)
+    steps_per_epoch, num_train_steps, _, _ = train.run_length(config,
+                                                              train_images)
+    warmup = min(int(config.optimizer.warmup_epochs * steps_per_epoch),
+                 num_train_steps - 1)
+    ran = optax.warmup_cosine_decay_schedule(
+        0.0, config.optimizer.learning_rate, warmup, num_train_steps)
+    schedule = train.learning_rate_schedule(config, steps_per_epoch,
+                                            num_train_steps)
+    for step in (0, 1, warmup // 2, warmup, num_train_steps // 2,
+                 num_train_steps - 1):
+      assert schedule(step) == ran(step), (name, step)
+    checked += 1
+  assert checked >= 30

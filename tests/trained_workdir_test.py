@@ -18,6 +18,7 @@ import tensorflow_datasets as tfds
 from conftest import REPO, SHARED_TFDS, process_env, tiny_seed_config
 from mixer_jax import evaluate
 from mixer_jax import export
+from mixer_jax import host
 from mixer_jax import init_from
 from mixer_jax import input_pipeline
 from mixer_jax import predict
@@ -106,7 +107,7 @@ def test_class_names_come_from_the_prepared_data():
 
 def _user_error_exit_code(function, *args):
   with pytest.raises(SystemExit) as exit_:
-    with train.exit_codes():
+    with host.exit_codes():
       function(*args)
   return exit_.value.code
 

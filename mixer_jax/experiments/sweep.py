@@ -26,6 +26,12 @@ without losing their progress, send them SIGTERM (each saves a checkpoint at
 its step and archives it), then commit DIR.
 """
 
+from mixer_jax import fast_malloc
+
+if __name__ == '__main__':  # Before jax: glibc reads tunables at the start.
+  fast_malloc.restart_with_tunables()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 import contextlib
 import datetime
 import fcntl
@@ -44,8 +50,10 @@ import numpy as np
 from mixer_jax import checkpointing
 from mixer_jax import config_lib
 from mixer_jax import flops
+from mixer_jax import host
 from mixer_jax import train
 from mixer_jax.experiments import archive as run_archive
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 
@@ -95,7 +103,7 @@ def run_all(grid_file, root, common_overrides=None, archive=None,
         f'the minutes between archives of a training run, or 0 to archive '
         f'runs only when they finish or are preempted.')
   if archive:  # Written when a run ends: checked before any training.
-    train.check_writable(archive, '--archive')
+    host.check_writable(archive, '--archive')
   for run in _load_grid(grid_file):
     workdir = os.path.join(root, run['name'])
     result_file = os.path.join(workdir, 'result.json')
@@ -114,7 +122,7 @@ def run_all(grid_file, root, common_overrides=None, archive=None,
           with _refreshing(archive, run['name'], workdir,
                            60 * archive_every_minutes):
             results.append(_train(run, workdir, common_overrides))
-        except train.Preempted:
+        except host.Preempted:
           _archive(archive, run['name'], workdir)
           raise
         with open(result_file + '.tmp', 'w') as f:
@@ -223,8 +231,9 @@ def main(argv):
     raise app.UsageError(f'--grid={FLAGS.grid} is not a file; pass a grid '
                          f'file such as grids/small_data.py.')
   checkpointing.quiet_orbax_logs()
+  host.quiet_backend_probes()
   common = dict(item.split('=', 1) for item in FLAGS.set)
-  with train.exit_codes():  # After SIGTERM the run is resumable.
+  with host.exit_codes():  # After SIGTERM the run is resumable.
     run_all(FLAGS.grid, FLAGS.root,
             {k: _parse_value(v) for k, v in common.items()}, FLAGS.archive,
             FLAGS.archive_every_minutes)
