@@ -109,7 +109,7 @@ def test_corrupted_tfds_files_are_reported(tmp_path):
 
 
 def test_a_misspelt_override_gets_the_closest_field(tmp_path):
-  result = _train_py(tmp_path, HYBRID, '--config.model.stem.knel_size=3')
-  _assert_refused(result, '--config.model.stem.knel_size: config.model.stem '
-                  'has no field `knel_size`. Did you mean `kernel_size`? Its '
-                  'fields: activation, after_embedding, ')
+  result = _train_py(tmp_path, HYBRID, '--config.model.locality.knel_size=3')
+  _assert_refused(result, '--config.model.locality.knel_size: '
+                  'config.model.locality has no field `knel_size`. Did you '
+                  'mean `kernel_size`? Its fields: activation, kernel_size, ')

@@ -381,7 +381,7 @@ def test_a_run_that_moved_between_machines_is_named_with_its_spans():
 
 
 def test_a_subsets_difference_is_set_beside_all_of_train_after_as_many_steps():
-  def run(model, seed, fraction, curve, config='seed_hybrid_cifar10.py'):
+  def run(model, seed, fraction, curve, config='hybrid_cifar10.py'):
     result = _run(model, seed, curve[-1][1], fraction, num_epochs=30.0)
     result['config'] = str(REPO / 'configs' / config)
     result['scalars']['test_accuracy'] = curve
