@@ -1,12 +1,9 @@
-r"""configs/stem_cifar10.py's model and recipe on CIFAR-100.
+r"""stem_cifar10.py on CIFAR-100 (635,236 parameters).
 
-Normalised with CIFAR-10's channel statistics, as the seed notebook did.
-
-  python train.py --config=configs/stem_cifar100.py --workdir=/tmp/stem_cifar100 \
+  python train.py --config=configs/stem_cifar100.py --workdir=/tmp/s100 \
     --config.tfds_data_dir=../shared/data/tfds
 
-Measured: not yet; grids/seed_cifar100.py's runs are under way
-(docs/RESULTS_cifar100.md).
+No published figure to compare with; not measured yet (grids/seed_cifar100.py).
 """
 
 from mixer_jax import config_lib

@@ -417,10 +417,10 @@ def test_analytic_flops_count_every_locality_block():
   from mixer_jax import flops  # pylint: disable=g-import-not-at-top
   counts = {name: flops.forward_flops(
       load_config(REPO / 'configs' / f'{name}_cifar10.py').model, 32, 10)
-            for name in ('seed_baseline', 'seed_stem', 'seed_hybrid')}
+            for name in ('baseline', 'stem', 'hybrid')}
   per_block = 2 * 64 * (9 * 128 + 128 * 128)  # 8x8 tokens, C = 128.
-  assert counts['seed_stem'] - counts['seed_baseline'] == per_block
-  assert counts['seed_hybrid'] - counts['seed_baseline'] == 5 * per_block
+  assert counts['stem'] - counts['baseline'] == per_block
+  assert counts['hybrid'] - counts['baseline'] == 5 * per_block
 
 
 def _seed_hybrid_params(initialisers, **overrides):

@@ -20,8 +20,8 @@ from mixer_jax import host
 from mixer_jax import input_pipeline
 from mixer_jax import train
 from mixer_jax.experiments.report import summaries
-from conftest import (REPO, load_seed_config, nan_for_white_images, override,
-                      process_env, tiny_config, tiny_seed_config)
+from conftest import (REPO, load_config, load_seed_config, nan_for_white_images,
+                      override, process_env, tiny_config, tiny_seed_config)
 
 
 def _setup(config, num_train_examples=64):
@@ -512,7 +512,7 @@ def _applied_rates(config, schedule, num_steps):
         11_729: _seed_rate(29 / 30)}),
     # mixer_jax's: 5 epochs of linear warmup to 1e-3, then a cosine to 0 at
     # the end of 100 epochs of 390 steps.
-    ('hybrid_cifar10', {}, {
+    ('slides_hybrid_cifar10', {}, {
         0: 0.0, 975: 5e-4, 1950: 1e-3, 20_475: 5e-4, 38_999: 0.0}),
 ], ids=['cosine_wave', 'epoch_cosine', 'warmup_cosine'])
 def test_the_optimizer_applies_the_logged_schedule(name, overrides, pinned):
@@ -676,7 +676,8 @@ def test_a_run_refused_for_its_data_leaves_no_workdir_behind(tmp_path,
 @pytest.mark.parametrize('num_train_steps', [10, 60, 389])
 def test_a_run_shorter_than_its_warmup_warms_up_for_a_tenth_then_decays(
     num_train_steps):
-  config = load_seed_config('baseline_cifar10')  # 5 warmup epochs of 390.
+  # 5 warmup epochs of 390.
+  config = load_config(REPO / 'configs' / 'nano_baseline_cifar10.py')
   schedule = train.learning_rate_schedule(config, 390, num_train_steps)
   rates = np.array([schedule(step) for step in range(num_train_steps)])
   peak = config.optimizer.learning_rate

@@ -3,6 +3,7 @@ init_from=FILE|WORKDIR, on one tiny CIFAR-100 run trained once (mock data,
 16 images it overfits)."""
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -196,6 +197,8 @@ def test_fine_tuning_to_cifar10_gets_a_new_head_and_resumes_its_own(
                             eval_every_steps=2, checkpoint_every_steps=2,
                             log_every_steps=1,
                             **{**OVERFIT, 'optimizer.learning_rate': 1e-9})
+  # Whatever verbosity an earlier test left absl's logger at.
+  caplog.set_level(logging.INFO, logger='absl')
   with mock_data():
     train.train_and_evaluate(config, workdir)
     assert f'init_from {copy}: loaded MixerBlock_0' in caplog.text
