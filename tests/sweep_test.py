@@ -146,6 +146,16 @@ def test_sweep_runs_each_run_once_and_skips_finished_ones(
               f'--out={tmp_path / "again"}')
   assert (tmp_path / 'again' / 'TINY.md').read_text() == results
 
+  # A page takes only its own grid's runs from a directory that holds others.
+  baseline_grid = tmp_path / 'baseline_only.py'
+  baseline_grid.write_text(
+      grid_file.read_text().replace(f', {SLIDES_HYBRID!r}', ''))
+  _report_cli(f'--root={tmp_path / "runs"}', f'--grid={baseline_grid}',
+              f'--out={tmp_path / "one"}')
+  summary = json.loads((tmp_path / 'one' / 'tiny' / 'runs.json').read_text())
+  assert [r['name'] for r in summary] == ['baseline_cifar10_frac0.5_seed0',
+                                          'baseline_cifar10_frac0.5_seed1']
+
 
 def test_a_run_claimed_by_another_sweep_process_is_left_to_it(
     tmp_path, mock_tfds):
