@@ -211,6 +211,7 @@ def test_a_preempted_run_moves_to_a_new_machine_through_the_archive(
     packed = tar.getnames()
     manifest = json.load(tar.extractfile('ARCHIVED.json'))
   assert manifest['finished'] is False and manifest['step'] == max(saved)
+  assert 'config.json' in packed  # What evaluate and predict read.
   # Only the newest latest and best checkpoints travel.
   assert {'/'.join(p.split('/')[:2]) for p in packed
           if p.startswith(('checkpoints/', 'best/'))} == {
@@ -232,7 +233,7 @@ def test_a_preempted_run_moves_to_a_new_machine_through_the_archive(
       'events.out.tfevents.*')}
   with tarfile.open(archive / f'{name}.tar.gz') as tar:
     packed = tar.getnames()
-  assert 'result.json' in packed
+  assert {'result.json', 'config.json'} <= set(packed)
   assert not any(p.startswith(('checkpoints', 'best')) for p in packed)
 
   def must_not_train(*args, **kwargs):

@@ -31,6 +31,8 @@ import time
 
 from absl import logging
 
+from mixer_jax import run_config
+
 _STEP = re.compile(r'\d+')
 _MANIFEST = 'ARCHIVED.json'
 _CHECKPOINT_DIRS = ('checkpoints', 'best')
@@ -84,8 +86,11 @@ def _progress(workdir):
 def _members(workdir):
   """(Paths relative to `workdir` to pack, the step they hold)."""
   finished = os.path.exists(os.path.join(workdir, 'result.json'))
+  # The resolved config too, so that a restored workdir is evaluated,
+  # exported or classified with from it alone (mixer_jax.evaluate, ...).
   members = [e for e in sorted(os.listdir(workdir))
-             if e.startswith('events.out.tfevents.') or e == STARTS]
+             if e.startswith('events.out.tfevents.') or
+             e in (STARTS, run_config.FILENAME)]
   step = None
   if finished:
     members.append('result.json')
