@@ -218,9 +218,10 @@ class Checkpoints:
     self.best.close()
 
 
-def has_checkpoints(workdir):
-  """Whether `workdir` holds a checkpoint to resume from (intact or not)."""
-  directory = os.path.join(workdir, 'checkpoints')
+def has_checkpoints(workdir, subdirectory='checkpoints'):
+  """Whether `workdir` holds a checkpoint (intact or not) in `subdirectory`:
+  'checkpoints' for train states to resume from, 'best' for the best model."""
+  directory = os.path.join(workdir, subdirectory)
   return os.path.isdir(directory) and any(
       name.isdigit() for name in os.listdir(directory))
 

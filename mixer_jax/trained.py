@@ -16,8 +16,7 @@ _DIRECTORIES = {'best': 'best', 'latest': 'checkpoints'}
 
 def _check_has(workdir, which):
   directory = os.path.join(workdir, _DIRECTORIES[which])
-  if not (os.path.isdir(directory) and
-          any(name.isdigit() for name in os.listdir(directory))):
+  if not checkpointing.has_checkpoints(workdir, _DIRECTORIES[which]):
     raise checkpointing.CheckpointError(
         f'{workdir} holds no {which} checkpoint yet ({directory} has none): '
         f'train first, or wait for the run\'s first '
