@@ -69,9 +69,9 @@ HYBRID_LOSS = (
     1.5337, 1.5092)
 
 
-def _seed_grid():
-  return config_lib.load_python_file(
-      os.path.join(os.path.dirname(__file__), 'seed.py'))
+# grids/seed.py: its evaluations, subsets, seeds and log format.
+SEED_GRID = config_lib.load_python_file(
+    os.path.join(os.path.dirname(__file__), 'seed.py'))
 
 
 # What mixer_jax.experiments.report writes from these runs (the keys:
@@ -104,9 +104,9 @@ REPORT = {
         'length': '30 epochs',
         'steps_per_epoch': 391,
         'curves': {
-            'seed_baseline_cifar100': _seed_grid().logged_epochs(
+            'seed_baseline_cifar100': SEED_GRID.logged_epochs(
                 BASELINE_ACCURACY, BASELINE_LOSS),
-            'seed_hybrid_cifar100': _seed_grid().logged_epochs(
+            'seed_hybrid_cifar100': SEED_GRID.logged_epochs(
                 HYBRID_ACCURACY, HYBRID_LOSS),
         },
     },
@@ -114,13 +114,13 @@ REPORT = {
 
 
 def get_grid():
-  seed = _seed_grid()
-  evals, subset = seed.EVALS, seed.subset
+  evals, subset = SEED_GRID.EVALS, SEED_GRID.subset
   return (
       # A.
       sweep.grid([BASELINE, HYBRID], [0], [1.0], evals) +
       # C, at 10%.
-      sweep.grid([BASELINE, HYBRID, STEM], seed.SEEDS, [0.1], subset(0.1)) +
+      sweep.grid([BASELINE, HYBRID, STEM], SEED_GRID.SEEDS, [0.1],
+                 subset(0.1)) +
       # B.
       sweep.grid([BASELINE, HYBRID], [1, 2], [1.0], evals) +
       sweep.grid([STEM], [0], [1.0], evals))
