@@ -304,7 +304,7 @@ def run_length(config, num_train_examples):
 def _describe_run(config, model, state, num_train_examples, eval_splits,
                   num_train_steps, steps_per_epoch):
   """What trains on what, in one line."""
-  shape = (1, config.image_size, config.image_size, 3)
+  shape = (1, config.model_input_size, config.model_input_size, 3)
   _, captured = jax.eval_shape(lambda: model.apply(
       {'params': state.params, 'batch_stats': state.batch_stats},
       jnp.zeros(shape), train=False, capture_intermediates=True,

@@ -121,6 +121,22 @@ def test_a_relative_workdir_gets_its_checkpoints(tmp_path, mock_tfds,
 
 
 @pytest.mark.slow
+def test_a_run_at_another_input_size_trains_the_model_of_that_size(
+    tmp_path, mock_tfds):
+  # 48x48 inputs in patches of 8: 36 tokens, not the 16 of 32x32 images.
+  config = tiny_config(model_input_size=48, num_train_steps=2,
+                       eval_every_steps=2, checkpoint_every_steps=2)
+  with mock_tfds(num_examples=40):
+    result = _train(config, tmp_path)
+  assert np.isfinite(result['test_loss'])
+  checkpoints = train.checkpointing.Checkpoints(str(tmp_path), config)
+  _, variables = checkpoints.restore_best()
+  checkpoints.close()
+  token_mixing = variables['params']['MixerBlock_0']['token_mixing']
+  assert token_mixing['Dense_0']['kernel'].shape[0] == 36
+
+
+@pytest.mark.slow
 def test_cifar100_config_trains_on_mock_data(tmp_path, mock_tfds):
   config = tiny_config()
   config.dataset, config.num_classes = 'cifar100', 100

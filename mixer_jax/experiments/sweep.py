@@ -168,7 +168,7 @@ def _train(run, workdir, common_overrides):
   return {'name': run['name'], 'config': run['config'],
           'overrides': run['overrides'], 'eval': metrics,
           'num_params': num_params(config),
-          'gflops': flops.forward_flops(config.model, config.image_size,
+          'gflops': flops.forward_flops(config.model, config.model_input_size,
                                         config.num_classes) / 1e9,
           'finished': datetime.date.today().isoformat(),
           'machine': _machine(), 'starts': run_archive.starts(workdir)}
@@ -178,7 +178,8 @@ def num_params(config):
   """Trainable parameters: BatchNorm's running statistics are not counted."""
   shapes = jax.eval_shape(lambda: train.create_model(config).init(
       jax.random.PRNGKey(0),
-      jnp.zeros((1, config.image_size, config.image_size, 3)), train=False))
+      jnp.zeros((1, config.model_input_size, config.model_input_size, 3)),
+      train=False))
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes['params']))
 
 
