@@ -15,9 +15,9 @@ GLIBC_TUNABLES set to mixer_jax.fast_malloc.MALLOC_TUNABLES (fast_malloc.py says
 """
 
 import functools
+import importlib.util
 import json
 import os
-import platform
 import sys
 import time
 
@@ -230,9 +230,7 @@ TORCH_PRECISIONS = ('float32', 'bf16_autocast', 'compile')
 def torch_rows(steps, warmup, quick):
   """The PyTorch peer: the nano models at batch 128 and 512 in float32, and
   every peer model at batch 128 in each of TORCH_PRECISIONS."""
-  try:
-    import torch  # pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:
+  if importlib.util.find_spec('torch') is None:
     return []
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import torch_peer  # pylint: disable=g-import-not-at-top

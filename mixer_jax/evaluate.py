@@ -26,13 +26,6 @@ from mixer_jax import train
 from mixer_jax import trained
 
 
-def train_state_template(config):
-  """A train state of `config`'s shapes, to restore a checkpoint into."""
-  return train.create_train_state(
-      config, train.create_model(config),
-      train.create_optimizer(config, lambda step: 0.0), jax.random.PRNGKey(0))
-
-
 def model_state(config, variables):
   """A train state that holds `variables`, for `train.eval_step`."""
   model = train.create_model(config)
@@ -45,7 +38,7 @@ def model_state(config, variables):
 def evaluate(workdir, split='test', checkpoint='best', tfds_data_dir=None):
   """{'step', 'split', 'checkpoint', '{split}_loss', '{split}_accuracy'}."""
   config, step, variables = trained.variables(workdir, checkpoint,
-                                              train_state_template)
+                                              train.train_state_template)
   config.eval_splits = [split]
   if tfds_data_dir:
     config.tfds_data_dir = tfds_data_dir

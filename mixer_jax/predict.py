@@ -1,10 +1,11 @@
 r"""Classifies image files with a trained model: the top-5 classes of each.
 
-  python -m mixer_jax.predict --workdir=WORKDIR IMAGE [IMAGE ...]
+  python -m mixer_jax.predict --workdir=WORKDIR [--checkpoint=best|latest]
+      [--top=5] IMAGE [IMAGE ...]
 
 PNG or JPEG files of any size are resized to the training data's size
 (bilinear), then normalised and resized for the model as training's
-evaluation does (`train._normalize`). Class names come from the dataset's
+evaluation does (`train.model_inputs`). Class names come from the dataset's
 tfds metadata.
 """
 
@@ -56,13 +57,15 @@ def class_names(config):
   return [str(i) for i in range(config.num_classes)]
 
 
-def predict(workdir, paths, top=5):
-  """[[(class name, probability)] * top] for each image of `paths`."""
-  config, _, variables = trained.variables(workdir, 'best')
+def predict(workdir, paths, top=5, checkpoint='best'):
+  """[[(class name, probability)] * top] for each image of `paths`, by the
+  workdir's best model or its latest train state."""
+  config, _, variables = trained.variables(workdir, checkpoint,
+                                           train.train_state_template)
   images = np.stack([read_image(path, config.image_size) for path in paths])
   model = train.create_model(config)
   logits = jax.jit(lambda v, x: model.apply(
-      v, train._normalize(config, x), train=False))(variables, images)  # pylint: disable=protected-access
+      v, train.model_inputs(config, x), train=False))(variables, images)
   probabilities = np.asarray(jax.nn.softmax(logits))
   names = class_names(config)
   return [[(names[i], float(p[i])) for i in np.argsort(-p)[:top]]
@@ -74,7 +77,8 @@ def main(argv):
     raise app.UsageError('Name one or more image files.')
   checkpointing.quiet_orbax_logs()
   with host.exit_codes():
-    results = predict(flags.FLAGS.workdir, argv[1:], flags.FLAGS.top)
+    results = predict(flags.FLAGS.workdir, argv[1:], flags.FLAGS.top,
+                      flags.FLAGS.checkpoint)
   for path, classes in zip(argv[1:], results):
     print(path)
     for name, probability in classes:
@@ -84,5 +88,7 @@ def main(argv):
 if __name__ == '__main__':
   flags.DEFINE_string('workdir', None, 'The workdir of a training run.')
   flags.DEFINE_integer('top', 5, 'How many classes to print per image.')
+  flags.DEFINE_enum('checkpoint', 'best', trained.CHECKPOINT_KINDS,
+                    'The best model, or the latest train state.')
   flags.mark_flags_as_required(['workdir'])
   app.run(main)

@@ -136,7 +136,15 @@ def create_train_state(config, model, tx, rng):
                            tx=tx, non_finite=NonFiniteRecord.empty())
 
 
-def _normalize(config, images):
+def train_state_template(config):
+  """A train state of `config`'s structure and shapes, for a checkpoint to
+  be restored into; its values are fresh."""
+  return create_train_state(config, create_model(config),
+                            create_optimizer(config, lambda step: 0.0),
+                            jax.random.PRNGKey(0))
+
+
+def model_inputs(config, images):
   """uint8 images as the model takes them: float32, normalised, at
   config.model_input_size."""
   images = augment.normalize(images, *config_lib.normalization_stats(config))
@@ -173,7 +181,7 @@ def train_step(state, batch, rng, *, config, schedule):
   example_keys = jax.vmap(functools.partial(jax.random.fold_in, augment_key))(
       device * per_device + jnp.arange(per_device))
   images = augment.per_example(example_keys, batch['image'], config.augment)
-  images = augment.erase(example_keys, _normalize(config, images),
+  images = augment.erase(example_keys, model_inputs(config, images),
                          config.augment)
   targets = optax.smooth_labels(
       jax.nn.one_hot(batch['label'], config.num_classes),
@@ -241,7 +249,7 @@ def eval_step(state, batch, metrics, *, config):
   """
   logits = state.apply_fn(
       {'params': state.params, 'batch_stats': state.batch_stats},
-      _normalize(config, batch['image']), train=False)
+      model_inputs(config, batch['image']), train=False)
   labels = batch['label']
   loss = _cross_entropy(logits, jax.nn.one_hot(labels, config.num_classes))
   return metrics.merge(EvalMetrics.single_from_model_output(

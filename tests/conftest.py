@@ -114,7 +114,7 @@ def override(config, **overrides):
 
 
 def nan_for_white_images(normalize):
-  """`train._normalize` that turns all-white images into NaNs: a batch of
+  """`train.model_inputs` that turns all-white images into NaNs: a batch of
   them makes a non-finite step."""
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   def poisoned(config, images):

@@ -202,7 +202,7 @@ def test_images_are_resized_to_the_model_input_size():
   config = _plain_config(model_input_size=64)
   config_lib.validate(config)
   images = jnp.zeros((2, 32, 32, 3), jnp.uint8)
-  assert train._normalize(config, images).shape == (2, 64, 64, 3)  # pylint: disable=protected-access
+  assert train.model_inputs(config, images).shape == (2, 64, 64, 3)
   config.model_input_size = 60
   with pytest.raises(config_lib.ConfigError, match='does not divide'):
     config_lib.validate(config)

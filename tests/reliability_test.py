@@ -397,8 +397,8 @@ def _poisoned_batches(original, poisoned_step):
 @pytest.fixture
 def poisoned_at_step_5(monkeypatch):
   """The 5th batch (index 4) is all white, which normalises to NaN."""
-  monkeypatch.setattr(train, '_normalize',
-                      nan_for_white_images(train._normalize))
+  monkeypatch.setattr(train, 'model_inputs',
+                      nan_for_white_images(train.model_inputs))
   monkeypatch.setattr(input_pipeline, 'train_batches',
                       _poisoned_batches(input_pipeline.train_batches, 4))
 

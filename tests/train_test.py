@@ -223,7 +223,7 @@ def test_evaluation_counts_every_example_once():
   metrics = train.evaluate(p_eval, jax_utils.replicate(state), split, 8)
   assert int(metrics.accuracy.count) == 37
   logits = state.apply_fn({'params': state.params},
-                          train._normalize(config, split.images), train=False)
+                          train.model_inputs(config, split.images), train=False)
   np.testing.assert_allclose(
       metrics.compute()['accuracy'],
       np.mean(np.argmax(logits, -1) == split.labels), rtol=1e-6)
@@ -544,8 +544,8 @@ def test_the_optimizer_applies_the_logged_schedule(name, overrides, pinned):
 
 
 def test_skipped_steps_leave_the_applied_rate_the_global_steps(monkeypatch):
-  monkeypatch.setattr(train, '_normalize',
-                      nan_for_white_images(train._normalize))
+  monkeypatch.setattr(train, 'model_inputs',
+                      nan_for_white_images(train.model_inputs))
   # A wave of period 8, so that the rate after 2 skipped steps is half the
   # first step's; no weight decay, so that Adam's first update of each
   # parameter with a gradient is exactly the rate, either way. No padded

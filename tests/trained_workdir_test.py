@@ -98,6 +98,28 @@ def test_predict_takes_images_of_any_size(run, tmp_path):
   assert sum(p for _, p in classes) <= 1 and len(classes) == 5
 
 
+def test_predict_and_export_can_use_the_latest_train_state(run, tmp_path):
+  workdir, _, train_split = run
+  latest_only = shutil.copytree(workdir, tmp_path / 'latest_only')
+  shutil.rmtree(latest_only / 'best')
+  image = str(tmp_path / 'image.png')
+  Image.fromarray(train_split.images[0]).save(image)
+  [classes] = predict.predict(str(latest_only), [image], checkpoint='latest')
+  names = predict.class_names(run_config.load(workdir))
+  assert classes[0][0] == names[train_split.labels[0]]
+
+  out = str(tmp_path / 'latest.npz')
+  step, _ = export.export(str(latest_only), out, checkpoint='latest')
+  assert step == STEPS
+  _, _, latest = trained.variables(workdir, 'latest',
+                                   train.train_state_template)
+  with np.load(out, allow_pickle=False) as npz:
+    tree = flax.traverse_util.unflatten_dict(dict(npz), sep='/')
+  jax.tree.map(np.testing.assert_array_equal, tree.pop('batch_stats'),
+               dict(latest['batch_stats']))
+  jax.tree.map(np.testing.assert_array_equal, tree, dict(latest['params']))
+
+
 def test_class_names_come_from_the_prepared_data():
   if not (SHARED_TFDS / 'cifar100').is_dir():
     pytest.skip(f'no prepared CIFAR-100 at {SHARED_TFDS}')
@@ -149,7 +171,7 @@ def test_the_predict_command_exits_2_with_a_message(tmp_path):
 
 def _logits(config, variables, images):
   return train.create_model(config).apply(
-      variables, train._normalize(config, images), train=False)  # pylint: disable=protected-access
+      variables, train.model_inputs(config, images), train=False)
 
 
 @pytest.fixture(scope='module')
