@@ -17,7 +17,9 @@ no run.
      that gained at 10%;
   5. CIFAR-100 B: seeds 1 and 2 of the baseline and hybrid, the stem seed 0;
   6. on all of CIFAR-10: the epoch-cosine baseline and hybrid;
-  7. then the rest in their grids' order: the runs already finished, and
+  7. on all of CIFAR-10: seeds 1 and 2 of the controls whose seed 0 ended
+     within 1.5 points of the hybrid or the baseline (the pointwise control);
+  8. then the rest in their grids' order: the runs already finished, and
      CIFAR-10's C at 5% and 25% of train.
 """
 
@@ -39,6 +41,8 @@ FIRST = (
     'seed_stem_cifar100_frac1_seed0',
     'seed_baseline_cifar10_epochcosine_frac1_seed0',
     'seed_hybrid_cifar10_epochcosine_frac1_seed0',
+    'seed_hybrid_cifar10_pointwise_frac1_seed1',
+    'seed_hybrid_cifar10_pointwise_frac1_seed2',
 )
 
 

@@ -22,7 +22,7 @@ def _changes(run, reference):
 
 def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
   runs = _grid('seed.py')
-  assert len(runs) == 63
+  assert len(runs) == 65
   # A and B first, in that order: a sweep stopped early has the central pair.
   assert list(runs)[:2] == ['seed_baseline_cifar10_frac1_seed0',
                             'seed_hybrid_cifar10_frac1_seed0']
@@ -63,6 +63,13 @@ def test_seed_grid_pairs_every_control_with_the_seed_hybrid():
     at = lambda fraction, name=control: runs[f'{name}_frac{fraction}_seed0']
     assert _changes(at(1), runs[f'{model}_frac1_seed0']) == _changes(
         at(0.1), runs[f'{model}_frac0.1_seed0'])
+  # Seeds 1 and 2 of the full-data control whose seed 0 ended within 1.5
+  # points of the baseline, each paired with the hybrid of its seed.
+  for seed in (1, 2):
+    assert _changes(runs[f'seed_hybrid_cifar10_pointwise_frac1_seed{seed}'],
+                    runs[f'seed_hybrid_cifar10_frac1_seed{seed}']) == _changes(
+        runs['seed_hybrid_cifar10_pointwise_frac1_seed0'],
+        runs['seed_hybrid_cifar10_frac1_seed0'])
   assert not [n for n in runs if '_flaxinit' in n]  # Retired (issue 39).
   assert config_lib.seed_config('cifar10', 'hybrid').model.initialisers == (
       'pytorch')
@@ -101,8 +108,11 @@ def test_seed_queue_holds_both_grids_in_the_issues_order():
   assert position['seed_baseline_cifar10_blockconv_frac1_seed0'] < position[
       'seed_baseline_cifar100_frac1_seed1']
   assert position['seed_stem_cifar100_frac1_seed0'] < position[
-      'seed_hybrid_cifar10_epochcosine_frac1_seed0'] < min(
-          position[n] for n in names if '_frac0.05_' in n or '_frac0.25_' in n)
+      'seed_hybrid_cifar10_epochcosine_frac1_seed0'] < position[
+          'seed_hybrid_cifar10_pointwise_frac1_seed1'] < position[
+              'seed_hybrid_cifar10_pointwise_frac1_seed2'] < min(
+                  position[n] for n in names
+                  if '_frac0.05_' in n or '_frac0.25_' in n)
 
 
 def _published_best_epochs(grid_file, dataset):
