@@ -65,7 +65,7 @@ def test_roles_and_pages_come_from_each_grids_report(tmp_path):
   assert (seed.baseline, seed.hybrid, seed.stem, seed.markdown) == (
       'seed_baseline_cifar10', 'seed_hybrid_cifar10', 'seed_stem_cifar10',
       'RESULTS.md')
-  assert len(seed_runs) == 63
+  assert len(seed_runs) == 65
   small_data, _ = grid_spec.load_grid(REPO / 'grids' / 'small_data.py')
   assert (small_data.baseline, small_data.hybrid, small_data.markdown) == (
       'baseline_cifar10', 'hybrid_cifar10', 'RESULTS_small_data.md')
