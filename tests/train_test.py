@@ -19,6 +19,7 @@ import pytest
 from mixer_jax import host
 from mixer_jax import input_pipeline
 from mixer_jax import train
+from mixer_jax import trained
 from mixer_jax.experiments.report import summaries
 from conftest import (REPO, load_config, load_seed_config, nan_for_white_images,
                       override, process_env, tiny_config, tiny_seed_config)
@@ -129,9 +130,7 @@ def test_a_run_at_another_input_size_trains_the_model_of_that_size(
   with mock_tfds(num_examples=40):
     result = _train(config, tmp_path)
   assert np.isfinite(result['test_loss'])
-  checkpoints = train.checkpointing.Checkpoints(str(tmp_path), config)
-  _, variables = checkpoints.restore_best()
-  checkpoints.close()
+  _, variables = trained.best_variables(str(tmp_path), config)
   token_mixing = variables['params']['MixerBlock_0']['token_mixing']
   assert token_mixing['Dense_0']['kernel'].shape[0] == 36
 
@@ -143,9 +142,7 @@ def test_cifar100_config_trains_on_mock_data(tmp_path, mock_tfds):
   with mock_tfds(num_examples=40):
     result = _train(config, tmp_path)
   assert np.isfinite(result['test_loss'])
-  checkpoints = train.checkpointing.Checkpoints(str(tmp_path), config)
-  _, variables = checkpoints.restore_best()
-  checkpoints.close()
+  _, variables = trained.best_variables(str(tmp_path), config)
   assert variables['params']['head']['kernel'].shape[-1] == 100
 
 
