@@ -506,3 +506,39 @@ def test_recorded_runs_take_their_grids_definition_of_today(tmp_path):
   assert today == {**recorded, 'config': 'configs/new.py',
                    'overrides': {'model.locality.residual': True}}
   assert unchanged == of_no_grid
+
+
+def test_the_page_and_figures_name_the_data_that_the_runs_read(tmp_path,
+                                                               monkeypatch):
+  cifar100 = lambda model, seed, accuracy: dict(
+      _run(model, seed, accuracy),
+      config=str(REPO / 'configs' / 'baseline_cifar100.py'))
+  runs = [cifar100('baseline_cifar10', 0, 0.5),
+          cifar100('hybrid_cifar10', 0, 0.55),
+          cifar100('hybrid_cifar10_k5', 0, 0.52),
+          dict(cifar100('hybrid_cifar10', 0, 0.58), fraction=1.0,
+               overrides={'num_epochs': 3.0})]
+  results = _results(runs, dataclasses.replace(SPEC, published=CURVES))
+  markdown = page.results_markdown(results, 'grids/g.py', [], [], 'C.')
+  assert 'All accuracies are on **CIFAR-100**: ' in markdown
+  assert 'JPEG' not in markdown
+  plt = plots._pyplot()
+  titles, savefig = [], plt.Figure.savefig
+  def record_titles(fig, *args, **kwargs):
+    titles.extend(text.get_text() for text in fig.findobj(plt.Text)
+                  if 'CIFAR' in text.get_text())
+    return savefig(fig, *args, **kwargs)
+  monkeypatch.setattr(plt.Figure, 'savefig', record_titles)
+  assert len(plots.plot(results, tmp_path)) == 4
+  assert len(titles) == 4 and all(
+      'CIFAR-100' in t and 'JPEG' not in t for t in titles)
+  assert 'CIFAR-10 (JPEG copy)' in page.results_markdown(
+      _results([_run('baseline_cifar10', 0, 0.5)]), 'grids/g.py', [], [], '')
+  with pytest.raises(ValueError,
+                     match=r"one dataset.*\['cifar10', 'cifar100'\]"):
+    page.results_markdown(_results(runs + [_run('stem_cifar10', 0, 0.5)]),
+                          'grids/g.py', [], [], '')
+  svhn = _run('baseline_cifar10', 0, 0.5)
+  svhn['overrides'] = {'dataset': 'svhn_cropped', 'num_epochs': 40.0}
+  with pytest.raises(ValueError, match="'svhn_cropped'.*measures.DATA"):
+    page.results_markdown(_results([svhn]), 'grids/g.py', [], [], '')

@@ -9,6 +9,10 @@ Each grid has its own page; the grid file says what goes on it (grid_spec.py):
   # docs/results/small_data/.
   python -m mixer_jax.experiments.report --root=runs/small_data \
     --grid=grids/small_data.py --out=docs
+  # The seed's experiment on CIFAR-100 (issue 39), from the same directory:
+  # docs/RESULTS_cifar100.md and docs/results/seed_cifar100/.
+  python -m mixer_jax.experiments.report --root=runs/seed \
+    --grid=grids/seed_cifar100.py --out=docs
 
 reads every finished run's result.json and TensorBoard logs under --root and
 writes a summary of them, <results_dir>/runs.json, small enough to commit; the
@@ -37,6 +41,10 @@ of --root, to regenerate without the runs) it writes, under --out,
 (e) <results_dir>/fidelity.png: with `published` curves, the published runs'
     test accuracy and training loss epoch by epoch beside this grid's runs of
     the same models, fraction and length; the page gives their differences.
+
+The page and figures name the data the runs read, as `measures.DATA` words
+it (CIFAR-10's offline copy went through JPEG; CIFAR-100's is lossless); a
+grid whose runs read two datasets is refused.
 
 It reports a partial grid too: a figure is drawn only from the runs that have
 finished (and left out without them), and the page lists the unfinished ones,

@@ -56,6 +56,22 @@ class Results:
     """This grid's finished runs."""
     return [run for group in self.groups.values() for run in group]
 
+  @property
+  def data(self):
+    """(name, what it means for the accuracies) of the one dataset that this
+    page's runs and their references read: `measures.DATA`."""
+    runs = self.runs + [run for group in self.references.values()
+                        for run in group]
+    datasets = sorted({measures.dataset(run) for run in runs})
+    if len(datasets) != 1:
+      raise ValueError(f'A results page is about one dataset; its runs read '
+                       f'{datasets}. Give each dataset a grid of its own.')
+    if datasets[0] not in measures.DATA:
+      raise ValueError(f'No words for the dataset {datasets[0]!r} on a '
+                       f'results page: add them to measures.DATA, which has '
+                       f'{sorted(measures.DATA)}.')
+    return measures.DATA[datasets[0]]
+
   def group(self, key):
     """The runs of `key`, this grid's or the other's; None if neither's."""
     return self.groups.get(key, self.references.get(key))

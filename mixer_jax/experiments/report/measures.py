@@ -8,6 +8,23 @@ from mixer_jax import config_lib
 from mixer_jax.experiments.report import stats
 
 
+# The data a run reads, as every page and figure names it, and what that
+# means for its accuracies: the offline copies in ../shared/data (its README).
+DATA = {
+    'cifar10': (
+        'CIFAR-10 (JPEG copy)',
+        'the offline copy in `../shared/data` went through JPEG once, so they '
+        'are comparable to each other, and only loosely to published CIFAR-10 '
+        'figures, which should sit a little higher.'),
+    'cifar100': (
+        'CIFAR-100',
+        'the offline copy in `../shared/data` is lossless, so they are '
+        'CIFAR-100 accuracies. Only its example order differs from the '
+        "official one: a seed draws other subsets of train than it would on a "
+        'downloaded copy, as valid.'),
+}
+
+
 def of_train(fraction):
   """A training fraction in words: 'all of train', '10% of train'."""
   return 'all of train' if fraction == 1 else f'{100 * fraction:g}% of train'
@@ -26,6 +43,11 @@ def run_config(run):
   # relative path would outlive a change of directory.
   config = copy.deepcopy(_config_file(os.path.abspath(run['config'])))
   return config_lib.override(config, run['overrides'])
+
+
+def dataset(run):
+  """The tfds name of the data the run trained and was tested on."""
+  return run_config(run).dataset
 
 
 def training_length(run):

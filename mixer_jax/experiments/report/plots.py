@@ -69,7 +69,7 @@ def plot_loss_curves(results, colors, out):
                               eval_loss.replace('_', ' '))):
     ax.set(title=f'{title}, {measures.of_train(fraction)}', xlabel='step')
     ax.legend()
-  fig.suptitle('CIFAR-10 (JPEG copy), one line per seed')
+  fig.suptitle(f'{results.data[0]}, one line per seed')
   return _save(fig, out, 'loss_curves.png')
 
 
@@ -104,7 +104,7 @@ def plot_accuracy_vs_fraction(results, colors, out):
   xs = sorted({x for key in shown for x in series[key]})
   ax.set(xscale='log', xlabel='fraction of the training set',
          ylabel='final test accuracy (%), mean ± std',
-         title='CIFAR-10 (JPEG copy)')
+         title=results.data[0])
   ax.set_xticks(xs, [f'{100 * x:g}%' for x in xs])
   ax.minorticks_off()
   ax.legend(fontsize=7)
@@ -152,7 +152,7 @@ def plot_controls(results, colors, out):
     ax.set_yticks(range(len(bars)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.axvline(0, color='black', linewidth=0.8)
-    ax.set_title(f'{measures.of_train(fraction)}, CIFAR-10 (JPEG copy)')
+    ax.set_title(f'{measures.of_train(fraction)}, {results.data[0]}')
   axes[-1, 0].set_xlabel('final test accuracy − the model after the minus '
                          '(points)\npaired by seed; error bars: 95% t '
                          'interval, none with n=1')
@@ -191,7 +191,7 @@ def plot_against_published(results, colors, out):
     ax.legend(fontsize=7)
   fig.suptitle(f'{measures.of_train(published["fraction"])}, '
                f'{published["length"]}: '
-               f'this grid on CIFAR-10 (JPEG copy), one line per seed')
+               f'this grid on {results.data[0]}, one line per seed')
   return _save(fig, out, 'fidelity.png')
 
 
