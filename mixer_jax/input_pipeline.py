@@ -104,16 +104,29 @@ def load(config):
     validation = _take(train, np.arange(split_size - config.validation_size,
                                         split_size))
     train = _take(train, np.arange(split_size - config.validation_size))
-  subset_size = config.train_count or (
-      round(config.train_fraction * split_size)
-      if config.train_fraction < 1.0 else 0)
-  train = _take(train, balanced_subset(train.labels, count=subset_size,
-                                       seed=config.subset_seed))
+  train = _take(train, balanced_subset(
+      train.labels, count=_subset_size(config, split_size),
+      seed=config.subset_seed))
   evals = {'validation': validation, 'test': test}
   if 'train_clean' in config.eval_splits:
     evals['train_clean'] = _take(
         train, np.arange(min(config.train_clean_size, len(train))))
   return train, {name: evals[name] for name in config.eval_splits}
+
+
+def _subset_size(config, split_size):
+  """The training subset's size, drawn from a train split of `split_size`
+  (before validation is held out); 0 for all that validation leaves."""
+  return config.train_count or (round(config.train_fraction * split_size)
+                                if config.train_fraction < 1.0 else 0)
+
+
+def num_train_examples(config):
+  """How many images `load(config)` trains on, from the dataset's metadata
+  alone: no image is read."""
+  split_size = _builder(config.dataset, config.tfds_data_dir).info.splits[
+      'train'].num_examples
+  return _subset_size(config, split_size) or split_size - config.validation_size
 
 
 def _take(split, indices):

@@ -177,7 +177,7 @@ def test_eval_splits_on_the_shared_copy_are_disjoint_and_sized_as_asked(
   train_split, evals = input_pipeline.load(config)
   assert list(evals) == ['validation', 'test', 'train_clean']
   # A fraction of the whole split, drawn from what validation leaves.
-  assert len(train_split) == 5000
+  assert len(train_split) == 5000 == input_pipeline.num_train_examples(config)
   assert np.all(np.bincount(train_split.labels) == 500)
   assert len(evals['validation']) == 5000 and len(evals['test']) == 10_000
   np.testing.assert_array_equal(evals['train_clean'].images,

@@ -83,6 +83,16 @@ def _progress(workdir):
   return None if step is None else (False, step)
 
 
+def furthest_progress(workdir, archive, name):
+  """(finished, step) of the run's furthest state, its workdir's or its
+  archive's (`archive` may be None); None if neither holds one. `step` is
+  that of the newest checkpoint, 0 once finished."""
+  states = [_progress(workdir)]
+  if archive and (archived := manifest(archive, name)):
+    states.append(_progress_of(archived))
+  return max((state for state in states if state), default=None)
+
+
 def _members(workdir):
   """(Paths relative to `workdir` to pack, the step they hold)."""
   finished = os.path.exists(os.path.join(workdir, 'result.json'))

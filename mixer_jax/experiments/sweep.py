@@ -159,9 +159,16 @@ def _claim(workdir):
       fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _train(run, workdir, common_overrides):
+def run_config(run, common_overrides=None):
+  """The config that `run` trains with: its file, its overrides, then the
+  sweep's --set."""
   config = config_lib.load_config_file(run['config'])
-  config_lib.override(config, {**run['overrides'], **(common_overrides or {})})
+  return config_lib.override(config, {**run['overrides'],
+                                      **(common_overrides or {})})
+
+
+def _train(run, workdir, common_overrides):
+  config = run_config(run, common_overrides)
   logging.info('%s: training in %s.', run['name'], workdir)
   run_archive.record_start(workdir, _machine())
   metrics = train.train_and_evaluate(config, workdir)
@@ -219,11 +226,20 @@ def _machine():
           f'{usable} usable by the run')
 
 
-def _parse_value(text):
-  try:
-    return json.loads(text)
-  except json.JSONDecodeError:
-    return text
+def parse_overrides(items):
+  """{field: value} from --set's FIELD=VALUE items; values read as JSON where
+  they parse, else as strings."""
+  overrides = {}
+  for item in items:
+    if '=' not in item:
+      raise app.UsageError(f'--set={item} is not FIELD=VALUE, e.g. '
+                           f'--set=tfds_data_dir=../shared/data/tfds.')
+    field, text = item.split('=', 1)
+    try:
+      overrides[field] = json.loads(text)
+    except json.JSONDecodeError:
+      overrides[field] = text
+  return overrides
 
 
 def main(argv):
@@ -233,10 +249,8 @@ def main(argv):
                          f'file such as grids/small_data.py.')
   checkpointing.quiet_orbax_logs()
   host.quiet_backend_probes()
-  common = dict(item.split('=', 1) for item in FLAGS.set)
   with host.exit_codes():  # After SIGTERM the run is resumable.
-    run_all(FLAGS.grid, FLAGS.root,
-            {k: _parse_value(v) for k, v in common.items()}, FLAGS.archive,
+    run_all(FLAGS.grid, FLAGS.root, parse_overrides(FLAGS.set), FLAGS.archive,
             FLAGS.archive_every_minutes)
 
 
