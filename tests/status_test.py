@@ -5,6 +5,7 @@ import json
 from absl import app
 import pytest
 
+from mixer_jax import config_lib
 from mixer_jax.experiments import archive as run_archive
 from mixer_jax.experiments import status
 from mixer_jax.experiments import sweep
@@ -79,3 +80,15 @@ def test_set_items_are_read_as_json_where_they_parse_and_refused_without_equals(
                                     'eval_splits': ['test'], 'note': 'a=b'}
   with pytest.raises(app.UsageError, match='--set=seed is not FIELD=VALUE'):
     sweep.parse_overrides(['seed'])
+
+
+def test_a_grid_entry_with_a_bad_setting_is_named_before_any_data_is_read(
+    tmp_path):
+  grid_file = tmp_path / 'grid.py'
+  grid_file.write_text(
+      'def get_grid():\n'
+      f'  return [{{"name": "r", "config": "{REPO}/configs/baseline_cifar10.py",'
+      ' "overrides": {"train_fraction": 2.0}}]\n')
+  with pytest.raises(config_lib.ConfigError, match='train_fraction'):
+    status.grid_status(grid_file, str(tmp_path / 'runs'), None,
+                       {'tfds_data_dir': str(tmp_path / 'no_data')})

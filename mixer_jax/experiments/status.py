@@ -48,6 +48,7 @@ def grid_status(grid_file, root, archive=None, common_overrides=None):
   statuses = []
   for run in config_lib.load_python_file(grid_file).get_grid():
     config = sweep.run_config(run, common_overrides)
+    config_lib.validate(config)  # A clear error for a mistyped grid entry.
     progress = run_archive.furthest_progress(
         os.path.join(root, run['name']), archive, run['name'])
     finished, step = progress or (False, 0)
