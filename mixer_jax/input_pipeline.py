@@ -12,6 +12,7 @@ permutation that is a pure function of (seed, epoch), so
 """
 
 import dataclasses
+import functools
 import socket
 import urllib.parse
 from typing import Iterator
@@ -121,11 +122,15 @@ def _subset_size(config, split_size):
                                 if config.train_fraction < 1.0 else 0)
 
 
+@functools.lru_cache(maxsize=None)  # One read for a grid's many runs.
+def _train_split_size(dataset, data_dir):
+  return _builder(dataset, data_dir).info.splits['train'].num_examples
+
+
 def num_train_examples(config):
   """How many images `load(config)` trains on, from the dataset's metadata
   alone: no image is read."""
-  split_size = _builder(config.dataset, config.tfds_data_dir).info.splits[
-      'train'].num_examples
+  split_size = _train_split_size(config.dataset, config.tfds_data_dir)
   return _subset_size(config, split_size) or split_size - config.validation_size
 
 

@@ -2,6 +2,7 @@
 
 import collections
 import dataclasses
+import functools
 import itertools
 from typing import Mapping
 
@@ -56,7 +57,7 @@ class Results:
     """This grid's finished runs."""
     return [run for group in self.groups.values() for run in group]
 
-  @property
+  @functools.cached_property  # The page and each figure ask.
   def data(self):
     """(name, what it means for the accuracies) of the one dataset that this
     page's runs and their references read: `measures.DATA`."""
