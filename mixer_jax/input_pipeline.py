@@ -98,10 +98,8 @@ def load(config):
         f'directory and prepare it again.') from e
   split_size = len(train)
   validation = None
+  _check_validation_size(config, split_size)
   if config.validation_size:
-    if config.validation_size >= split_size:
-      raise DataError(f'config.validation_size={config.validation_size} '
-                      f'leaves no training data out of {split_size} images.')
     validation = _take(train, np.arange(split_size - config.validation_size,
                                         split_size))
     train = _take(train, np.arange(split_size - config.validation_size))
@@ -113,6 +111,13 @@ def load(config):
     evals['train_clean'] = _take(
         train, np.arange(min(config.train_clean_size, len(train))))
   return train, {name: evals[name] for name in config.eval_splits}
+
+
+def _check_validation_size(config, split_size):
+  if config.validation_size >= split_size:
+    raise DataError(f'config.validation_size={config.validation_size} '
+                    f'leaves no training data out of {split_size} images; '
+                    f'hold out fewer.')
 
 
 def _subset_size(config, split_size):
@@ -131,6 +136,7 @@ def num_train_examples(config):
   """How many images `load(config)` trains on, from the dataset's metadata
   alone: no image is read."""
   split_size = _train_split_size(config.dataset, config.tfds_data_dir)
+  _check_validation_size(config, split_size)
   return _subset_size(config, split_size) or split_size - config.validation_size
 
 

@@ -6,6 +6,7 @@ from absl import app
 import pytest
 
 from mixer_jax import config_lib
+from mixer_jax import input_pipeline
 from mixer_jax.experiments import archive as run_archive
 from mixer_jax.experiments import status
 from mixer_jax.experiments import sweep
@@ -92,3 +93,16 @@ def test_a_grid_entry_with_a_bad_setting_is_named_before_any_data_is_read(
   with pytest.raises(config_lib.ConfigError, match='train_fraction'):
     status.grid_status(grid_file, str(tmp_path / 'runs'), None,
                        {'tfds_data_dir': str(tmp_path / 'no_data')})
+
+
+def test_a_validation_hold_out_that_leaves_no_training_data_is_refused(
+    tmp_path, shared_tfds_dir):
+  grid_file = tmp_path / 'grid.py'
+  grid_file.write_text(
+      'def get_grid():\n'
+      f'  return [{{"name": "r", "config": "{REPO}/configs/baseline_cifar10.py",'
+      ' "overrides": {"validation_size": 50000}}]\n')
+  with pytest.raises(input_pipeline.DataError,
+                     match='validation_size=50000 leaves no training data'):
+    status.grid_status(grid_file, str(tmp_path / 'runs'), None,
+                       {'tfds_data_dir': shared_tfds_dir})

@@ -146,6 +146,16 @@ def test_cifar100_config_trains_on_mock_data(tmp_path, mock_tfds):
   assert variables['params']['head']['kernel'].shape[-1] == 100
 
 
+def test_a_validation_hold_out_as_large_as_train_is_refused_by_load(
+    mock_tfds):
+  config = tiny_config(validation_size=40, eval_splits=('validation',))
+  with mock_tfds(num_examples=40):
+    with pytest.raises(input_pipeline.DataError,
+                       match='validation_size=40 leaves no training data out '
+                       'of 40 images; hold out fewer'):
+      input_pipeline.load(config)
+
+
 @pytest.mark.slow
 def test_tiny_run_on_the_shared_cifar10_copy_evaluates_all_10000(
     tmp_path, shared_tfds_dir):
