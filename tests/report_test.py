@@ -245,9 +245,21 @@ CURVES = {**{k: v for k, v in PUBLISHED.items() if k != 'rows'},
                                         'train_loss': [1.5, 1.0, 0.75]}}}
 
 
-def test_an_epochs_logged_values_are_those_up_to_its_last_step():
+def test_an_epochs_logged_values_are_those_up_to_its_last_step_by_their_steps():
   points = [(5, 1.0), (10, 3.0), (11, 5.0), (20, 7.0), (21, 9.0)]
-  assert stats.epoch_means(points, 10) == {1: 2.0, 2: 6.0, 3: 9.0}
+  # Epoch 2: 1 step at 5.0 and 9 at 7.0.
+  assert stats.epoch_means(points, 10) == {1: 2.0, 2: 6.8, 3: 9.0}
+  # Resumed from step 18: the interval logged at 20 holds steps 19 and 20.
+  assert stats.epoch_means(points, 10, starts=[0, 18]) == pytest.approx(
+      {1: 2.0, 2: (5.0 + 2 * 7.0) / 3, 3: 9.0})
+  # A run's recorded starts count in what the report shows of it.
+  run = {**_run('hybrid_cifar10', 0, 0.6, fraction=1.0),
+         'overrides': {'num_epochs': 3.0},
+         'scalars': {'train_loss': [(10, 3.0), (20, 1.0), (25, 4.0),
+                                    (30, 2.0)]},
+         'starts': [{'step': 0}, {'step': 29}]}
+  # Epoch 3: 5 steps at 4.0, then 1 step at 2.0 after the resume.
+  assert measures.final_train_loss(run) == pytest.approx((5 * 4.0 + 2.0) / 6)
 
 
 def test_the_final_train_loss_is_the_last_epochs_mean_as_published():

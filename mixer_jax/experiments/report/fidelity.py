@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mixer_jax.experiments.report import stats
+from mixer_jax.experiments.report import measures
 
 
 def published_rows(published):
@@ -27,8 +27,7 @@ def against_published_curves(results):
   for model, curve in published['curves'].items():
     key = (model, published['fraction'], published['length'])
     for run in sorted(results.groups.get(key, []), key=lambda r: r['seed']):
-      ours = {tag: stats.epoch_means(run['scalars'][tag],
-                               published['steps_per_epoch'])
+      ours = {tag: measures.epoch_means(run, tag, published['steps_per_epoch'])
               for tag in ('test_accuracy', 'train_loss')}
       epochs = [e for e in range(1, len(curve['test_accuracy']) + 1)
                 if all(e in means for means in ours.values())]

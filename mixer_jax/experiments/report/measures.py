@@ -76,8 +76,14 @@ def final_train_loss(run):
   config = run_config(run)
   if config.num_train_steps != -1:
     return points[-1][1]
-  means = stats.epoch_means(points, points[-1][0] / config.num_epochs)
+  means = epoch_means(run, 'train_loss', points[-1][0] / config.num_epochs)
   return means[max(means)]
+
+
+def epoch_means(run, tag, steps_per_epoch):
+  """`stats.epoch_means` of the run's logged `tag`, its resumes counted."""
+  return stats.epoch_means(run['scalars'][tag], steps_per_epoch,
+                           [start['step'] for start in run.get('starts', [])])
 
 
 def best_evaluation(run):

@@ -162,7 +162,9 @@ def results_markdown(results, grid_file, grid_names, figures, conclusion):
         f"{measures.of_train(spec.published['fraction'])}, "
         f"{spec.published['length']}, against {spec.published['label']}: "
         f"test accuracy after each epoch, and the epoch's mean training loss "
-        f"(here: the mean of the logging intervals that end in it).")
+        f"(here: the mean of the logging intervals that end in it, each "
+        f"weighted by the steps it averages; a resumed run's first interval "
+        f"holds only the steps since the resume).")
     curves = f"""
 ## Against the published runs, epoch by epoch
 
@@ -209,8 +211,9 @@ evaluations, which peeks at the test set and is optimistic. Train − test gap:
 accuracy on 2,000 of the run's own training images without augmentation,
 minus test accuracy, at the end (higher: more overfitting). Final train loss:
 the last epoch's mean training loss on augmented batches, as published runs
-give it (here: the mean of the logging intervals that end in that epoch, or
-the last interval where one is longer than an epoch). − baseline, − hybrid:
+give it (here: the mean of the logging intervals that end in that epoch,
+weighted by their steps, or the last interval where one is longer than an
+epoch). − baseline, − hybrid:
 the model's final test accuracy minus its baseline's or hybrid's, trained
 alike, paired by seed: the same training subset and data order for both
 models.

@@ -41,10 +41,18 @@ def format_paired(paired):
   return f'{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}], n={n}'
 
 
-def epoch_means(points, steps_per_epoch):
+def epoch_means(points, steps_per_epoch, starts=()):
   """{epoch (from 1): the mean of the logged values whose step falls in it}:
-  an evaluation at the epoch's end, or the logging intervals ending in it."""
+  an evaluation at the epoch's end, or the logging intervals ending in it,
+  each weighted by the steps it averages. An interval runs from the previous
+  logged step, or from a later start (`starts`: the steps a run was resumed
+  from), whose first interval holds only the steps since."""
   by_epoch = collections.defaultdict(list)
+  previous = 0
   for step, value in points:
-    by_epoch[-(-step // steps_per_epoch)].append(value)  # ⌈step / n⌉
-  return {epoch: np.mean(values) for epoch, values in sorted(by_epoch.items())}
+    begin = max([previous] + [s for s in starts if s < step])
+    by_epoch[-(-step // steps_per_epoch)].append((value, step - begin))  # ⌈⌉
+    previous = step
+  return {epoch: np.average([v for v, _ in logged],
+                            weights=[steps for _, steps in logged])
+          for epoch, logged in sorted(by_epoch.items())}
