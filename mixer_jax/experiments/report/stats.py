@@ -51,7 +51,8 @@ def epoch_means(points, steps_per_epoch, starts=()):
   previous = 0
   for step, value in points:
     begin = max([previous] + [s for s in starts if s < step])
-    by_epoch[-(-step // steps_per_epoch)].append((value, step - begin))  # ⌈⌉
+    epoch = -(-step // steps_per_epoch)  # ⌈step / n⌉
+    by_epoch[epoch].append((value, step - begin))
     previous = step
   return {epoch: np.average([v for v, _ in logged],
                             weights=[steps for _, steps in logged])
