@@ -5,8 +5,10 @@ normalisation.
   python train.py --config=configs/baseline_cifar100.py --workdir=/tmp/b100 \
     --config.tfds_data_dir=../shared/data/tfds
 
-Measured: not yet (grids/seed_cifar100.py); the seed notebook's run reached
-48.20% at its best epoch.
+Measured on CIFAR-100, all of train, 30 epochs, seed 0 (n = 1): 49.23%
+final test accuracy, 49.34% at the best epoch (docs/RESULTS_cifar100.md,
+grids/seed_cifar100.py's seed_baseline_cifar100 run, 2026-12-07, Intel Xeon
+with AMX); the seed notebook's run: 48.19% final, 48.20% best.
 """
 
 from mixer_jax import config_lib
